@@ -1,0 +1,43 @@
+"""Build the ASGI application: routers under /v1, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from assistantd import __version__
+from assistantd.api.errors import install_error_handlers
+from assistantd.api.middleware import RequestContextMiddleware
+from assistantd.api.routes import assistants, health, messages, threads
+from assistantd.service.services import open_services
+from assistantd.settings import Settings
+
+log = logging.getLogger("assistantd")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The services (and their database connections) live as long as the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            log.info("assistantd %s ready", __version__)
+            yield
+
+    app = FastAPI(
+        title="assistantd",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    for module in (health, assistants, threads, messages):
+        app.include_router(module.router, prefix="/v1")
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app

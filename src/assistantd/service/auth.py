@@ -1,0 +1,141 @@
+"""API keys and projects: authenticate a bearer token, and manage keys for the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from assistantd.errors import AuthenticationError, InvalidRequestError
+from assistantd.ids import new_id
+from assistantd.service.caller import DEFAULT_PROJECT_ID
+from assistantd.service.clock import Clock
+from assistantd.store import keys as key_store
+from assistantd.store.database import Database
+
+KEY_PREFIX = "sk-asd-"
+
+
+@dataclass(frozen=True)
+class Identity:
+    project_id: str
+    key_id: str | None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    project: str
+    name: str | None
+    hint: str
+    created_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    info: KeyInfo
+    secret: str
+
+
+def hash_key(secret: str) -> str:
+    # Keys are 256-bit random strings, so a fast unsalted hash is enough to make a stolen
+    # database useless for authentication.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class AuthService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def authenticate(self, authorization: str | None) -> Identity:
+        """Map an `Authorization` header to a project. With no active key the server is open."""
+        token = _bearer_token(authorization)
+        async with self._db.read() as conn:
+            if token is not None:
+                row = await key_store.active_key_by_hash(conn, hash_key(token))
+                if row is not None:
+                    return Identity(project_id=row["project_id"], key_id=row["id"])
+            if not await key_store.any_active_key(conn):
+                return Identity(project_id=DEFAULT_PROJECT_ID, key_id=None)
+        if token is None:
+            raise AuthenticationError(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        raise AuthenticationError(f"Incorrect API key provided: {_redact(token)}.")
+
+    async def any_active_key(self) -> bool:
+        async with self._db.read() as conn:
+            return await key_store.any_active_key(conn)
+
+    async def create_key(self, project: str, name: str | None) -> NewKey:
+        if not project or len(project) > 256:
+            raise InvalidRequestError("A project name of 1 to 256 characters is required.")
+        now = self._clock()
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        key_id = new_id("key")
+        hint = f"{secret[:10]}...{secret[-4:]}"
+        async with self._db.write() as conn:
+            existing = await key_store.project_by_name(conn, project)
+            if existing is None:
+                project_id = new_id("project")
+                try:
+                    await key_store.insert_project(
+                        conn, {"id": project_id, "name": project, "created_at": now}
+                    )
+                except IntegrityError as exc:  # created concurrently by another process
+                    raise InvalidRequestError(f"Project '{project}' changed; retry.") from exc
+            else:
+                project_id = existing["id"]
+            await key_store.insert_key(
+                conn,
+                {
+                    "id": key_id,
+                    "project_id": project_id,
+                    "name": name,
+                    "key_hash": hash_key(secret),
+                    "key_hint": hint,
+                    "created_at": now,
+                    "revoked_at": None,
+                },
+            )
+        info = KeyInfo(key_id, project, name, hint, now, None)
+        return NewKey(info=info, secret=secret)
+
+    async def list_keys(self) -> list[KeyInfo]:
+        async with self._db.read() as conn:
+            rows = await key_store.list_keys(conn)
+        return [
+            KeyInfo(
+                row["id"],
+                row["project_name"],
+                row["name"],
+                row["key_hint"],
+                row["created_at"],
+                row["revoked_at"],
+            )
+            for row in rows
+        ]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        async with self._db.write() as conn:
+            return await key_store.revoke_key(conn, key_id, self._clock())
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _redact(token: str) -> str:
+    if len(token) <= 8:
+        return "*" * len(token)
+    return f"{token[:4]}{'*' * 8}{token[-4:]}"

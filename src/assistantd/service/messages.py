@@ -1,0 +1,154 @@
+"""Messages of a thread: create, read, list (with a run filter), modify metadata, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assistantd.errors import not_found
+from assistantd.ids import new_id
+from assistantd.service.caller import Caller
+from assistantd.service.clock import Clock
+from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.store.database import Database
+from assistantd.store.objects import ObjectTable
+from assistantd.store.pagination import CursorNotFound
+from assistantd.store.tables import messages, threads
+from assistantd.wire.base import Deleted, ListPage, ListQuery
+from assistantd.wire.messages import (
+    Message,
+    MessageCreate,
+    MessageUpdate,
+    attachments_to_wire,
+    content_to_wire,
+)
+
+
+def message_to_wire(row: Mapping[Any, Any]) -> Message:
+    return Message(
+        id=row["id"],
+        created_at=row["created_at"],
+        thread_id=row["thread_id"],
+        status=row["status"],
+        incomplete_details=row["incomplete_details"],
+        completed_at=row["completed_at"],
+        incomplete_at=row["incomplete_at"],
+        role=row["role"],
+        content=row["content"],
+        assistant_id=row["assistant_id"],
+        run_id=row["run_id"],
+        attachments=row["attachments"],
+        metadata=row["metadata"],
+    )
+
+
+def new_message_row(
+    project_id: str, thread_id: str, body: MessageCreate, now: int
+) -> dict[str, Any]:
+    """A message created through the API: complete at birth, owned by no run."""
+    return {
+        "id": new_id("message"),
+        "project_id": project_id,
+        "thread_id": thread_id,
+        "created_at": now,
+        "role": body.role,
+        "status": "completed",
+        "content": content_to_wire(body.content),
+        "attachments": attachments_to_wire(body.attachments),
+        "metadata": body.metadata or {},
+        "assistant_id": None,
+        "run_id": None,
+        "completed_at": now,
+        "incomplete_at": None,
+        "incomplete_details": None,
+    }
+
+
+async def thread_exists(conn: AsyncConnection, project_id: str, thread_id: str) -> bool:
+    query = select(exists().where(threads.c.id == thread_id, threads.c.project_id == project_id))
+    return bool((await conn.execute(query)).scalar())
+
+
+async def _require_thread(conn: AsyncConnection, caller: Caller, thread_id: str) -> None:
+    if not await thread_exists(conn, caller.project_id, thread_id):
+        raise not_found("thread", thread_id)
+
+
+class MessageService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._table = ObjectTable(messages)
+
+    async def create(self, caller: Caller, thread_id: str, body: MessageCreate) -> Message:
+        row = new_message_row(caller.project_id, thread_id, body, self._clock())
+        async with self._db.write() as conn:
+            await _require_thread(conn, caller, thread_id)
+            await self._table.insert(conn, row)
+        return message_to_wire(row)
+
+    async def get(self, caller: Caller, thread_id: str, message_id: str) -> Message:
+        async with self._db.read() as conn:
+            row = await self._table.get(
+                conn, caller.project_id, message_id, messages.c.thread_id == thread_id
+            )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, message_id)
+        return message_to_wire(row)
+
+    async def list(
+        self, caller: Caller, thread_id: str, query: ListQuery, run_id: str | None = None
+    ) -> ListPage[Message]:
+        scope = [messages.c.thread_id == thread_id]
+        if run_id is not None:
+            scope.append(messages.c.run_id == run_id)
+        async with cursor_errors(), self._db.read() as conn:
+            try:
+                page = await self._table.page(conn, caller.project_id, page_request(query), *scope)
+            except CursorNotFound:
+                await _require_thread(conn, caller, thread_id)
+                raise
+            # An empty page may mean the thread itself is unknown; only empty pages pay to check.
+            if not page.rows:
+                await _require_thread(conn, caller, thread_id)
+        return to_list(page, message_to_wire)
+
+    async def update(
+        self, caller: Caller, thread_id: str, message_id: str, body: MessageUpdate
+    ) -> Message:
+        async with self._db.write() as conn:
+            if "metadata" in body.model_fields_set:
+                row = await self._table.update(
+                    conn,
+                    caller.project_id,
+                    message_id,
+                    {"metadata": body.metadata or {}},
+                    messages.c.thread_id == thread_id,
+                )
+            else:
+                row = await self._table.get(
+                    conn, caller.project_id, message_id, messages.c.thread_id == thread_id
+                )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, message_id)
+        return message_to_wire(row)
+
+    async def delete(self, caller: Caller, thread_id: str, message_id: str) -> Deleted:
+        async with self._db.write() as conn:
+            deleted = await self._table.delete(
+                conn, caller.project_id, message_id, messages.c.thread_id == thread_id
+            )
+            if not deleted:
+                raise await self._missing(conn, caller, thread_id, message_id)
+        return Deleted(id=message_id, object="thread.message.deleted")
+
+    @staticmethod
+    async def _missing(
+        conn: AsyncConnection, caller: Caller, thread_id: str, message_id: str
+    ) -> Exception:
+        if not await thread_exists(conn, caller.project_id, thread_id):
+            return not_found("thread", thread_id)
+        return not_found("message", message_id)

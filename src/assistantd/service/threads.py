@@ -1,0 +1,95 @@
+"""Threads: create (with initial messages, atomically), read, list by metadata, modify, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from assistantd.errors import not_found
+from assistantd.ids import new_id
+from assistantd.service.caller import Caller
+from assistantd.service.clock import Clock
+from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.service.messages import new_message_row
+from assistantd.service.rules import check_create_resources
+from assistantd.store.database import Database
+from assistantd.store.objects import ObjectTable
+from assistantd.store.tables import messages, threads
+from assistantd.wire.base import Deleted, ListPage, ListQuery
+from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate
+from assistantd.wire.tools import created_tool_resources_to_wire, tool_resources_to_wire
+
+
+def thread_to_wire(row: Mapping[Any, Any]) -> Thread:
+    return Thread(
+        id=row["id"],
+        created_at=row["created_at"],
+        tool_resources=row["tool_resources"],
+        metadata=row["metadata"],
+    )
+
+
+class ThreadService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._table = ObjectTable(threads)
+        self._messages = ObjectTable(messages)
+
+    async def create(self, caller: Caller, body: ThreadCreate) -> Thread:
+        check_create_resources(body.tool_resources)
+        now = self._clock()
+        thread_id = new_id("thread")
+        row = {
+            "id": thread_id,
+            "project_id": caller.project_id,
+            "created_at": now,
+            "tool_resources": created_tool_resources_to_wire(body.tool_resources),
+            "metadata": body.metadata or {},
+        }
+        message_rows = [
+            new_message_row(caller.project_id, thread_id, message, now) for message in body.messages
+        ]
+        async with self._db.write() as conn:
+            await self._table.insert(conn, row)
+            await self._messages.insert_many(conn, message_rows)
+        return thread_to_wire(row)
+
+    async def get(self, caller: Caller, thread_id: str) -> Thread:
+        async with self._db.read() as conn:
+            row = await self._table.get(conn, caller.project_id, thread_id)
+        if row is None:
+            raise not_found("thread", thread_id)
+        return thread_to_wire(row)
+
+    async def list(
+        self, caller: Caller, query: ListQuery, metadata: Mapping[str, str]
+    ) -> ListPage[Thread]:
+        """Threads of the project, optionally only those whose metadata has every given pair."""
+        scope = [threads.c.metadata[key].as_string() == value for key, value in metadata.items()]
+        async with cursor_errors(), self._db.read() as conn:
+            page = await self._table.page(conn, caller.project_id, page_request(query), *scope)
+        return to_list(page, thread_to_wire)
+
+    async def update(self, caller: Caller, thread_id: str, body: ThreadUpdate) -> Thread:
+        values: dict[str, Any] = {}
+        if "tool_resources" in body.model_fields_set:
+            values["tool_resources"] = tool_resources_to_wire(body.tool_resources)
+        if "metadata" in body.model_fields_set:
+            values["metadata"] = body.metadata or {}
+        async with self._db.write() as conn:
+            if values:
+                row = await self._table.update(conn, caller.project_id, thread_id, values)
+            else:
+                row = await self._table.get(conn, caller.project_id, thread_id)
+        if row is None:
+            raise not_found("thread", thread_id)
+        return thread_to_wire(row)
+
+    async def delete(self, caller: Caller, thread_id: str) -> Deleted:
+        """Delete the thread; its messages go with it (foreign key ON DELETE CASCADE)."""
+        async with self._db.write() as conn:
+            deleted = await self._table.delete(conn, caller.project_id, thread_id)
+        if not deleted:
+            raise not_found("thread", thread_id)
+        return Deleted(id=thread_id, object="thread.deleted")

@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, the database handle and the queries each object needs."""
