@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import re
+
 import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -48,6 +50,17 @@ def json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _mismatch(error: ErrorDetails) -> bool:
+    """An error that only says "this union member does not take this kind of value"."""
+    kind = error["type"]
+    return kind.endswith("_type") or (
+        kind == "literal_error" and not isinstance(error.get("input"), str)
+    )
+
+
 def param_path(loc: Sequence[int | str], data: Any) -> str:
     """Dotted path of an error location, skipping pydantic's union-member labels.
 
@@ -65,6 +78,8 @@ def param_path(loc: Sequence[int | str], data: Any) -> str:
             parts.append(f".{element}" if parts else element)
             current = current[element]
         elif isinstance(element, str) and last and isinstance(current, dict):
+            if not _FIELD_NAME.match(element):
+                break  # a union-member label such as "literal['auto']"
             parts.append(f".{element}" if parts else element)
             current = None
     return "".join(parts)
@@ -143,7 +158,7 @@ def invalid_request(
     errors = exc.errors(include_url=False)
     # A union reports one error per member; the most specific one is the one to show: not a
     # mere "wrong type" if there is anything else, and the deepest of the rest.
-    first = min(errors, key=lambda e: (e["type"].endswith("_type"), -len(e["loc"])))
+    first = min(errors, key=lambda e: (_mismatch(e), -len(e["loc"])))
     if first["type"] in ("json_invalid", "json_type"):
         return InvalidRequestError(MALFORMED_JSON, code="invalid_json")
     data: Any = raw
