@@ -68,6 +68,10 @@ def client(server: ServerProcess) -> openai.OpenAI:
     return sdk_client(server)
 
 
+def pytest_report_header() -> str:
+    return f"openai SDK {openai.__version__}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).parent.name == "contract":

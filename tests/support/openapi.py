@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
@@ -40,10 +40,11 @@ def component_schema(name: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def _registry() -> Registry[Any]:
     resource = DRAFT202012.create_resource(load_spec())
-    return Registry().with_resource(SPEC_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+    return registry
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A 2020-12 validator for `components/schemas/<name>`, with every in-spec `$ref` resolvable."""
     component_schema(name)  # fail early, and clearly, on a misspelt name
@@ -52,12 +53,30 @@ def validator(name: str) -> Draft202012Validator:
     )
 
 
+def _other_variant(error: ValidationError) -> bool:
+    """A branch failure that only says "this is another variant": not null, other `type` tag."""
+    if error.validator == "type" and error.validator_value == "null":
+        return True
+    return error.validator in ("enum", "const") and list(error.relative_path)[-1:] == ["type"]
+
+
+def _causes(error: ValidationError) -> list[ValidationError]:
+    """Leaf failures of the anyOf/oneOf branches the instance was presumably meant to match."""
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    meant = [errs for errs in branches.values() if not any(map(_other_variant, errs))]
+    leaves: list[ValidationError] = []
+    for errs in meant or branches.values():
+        for sub in errs:
+            leaves.extend(_causes(sub) if sub.context else [sub])
+    return leaves
+
+
 def _describe(error: ValidationError) -> str:
     text = f"{error.json_path}: {error.message}"
-    if error.context:
-        closest = best_match(error.context)
-        text += f" (closest branch: {closest.json_path}: {closest.message})"
-    return text
+    causes = dict.fromkeys(f"{leaf.json_path}: {leaf.message}" for leaf in _causes(error))
+    return f"{text} (because {'; '.join(causes)})" if causes else text
 
 
 def schema_errors(instance: object, name: str) -> list[str]:

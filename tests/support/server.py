@@ -35,7 +35,9 @@ class ServerProcess:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        # A wildcard bind is reached through loopback: tests never leave this machine.
+        connect = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{connect}:{self.port}/v1"
 
     def command(self, *args: str) -> list[str]:
         cmd = [sys.executable, "-m", "assistantd", *args, "--data-dir", str(self.data_dir)]
