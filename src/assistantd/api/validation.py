@@ -100,7 +100,7 @@ def _message(error: ErrorDetails, param: str, siblings: list[ErrorDetails]) -> s
                 if other["type"].endswith("_type")
             }
         )
-        wanted = expected[0] if len(expected) == 1 else "one of " + ", ".join(expected)
+        wanted = " or ".join(expected) if len(expected) <= 2 else "one of " + ", ".join(expected)
         return f"Invalid type for '{param}': expected {wanted}, but got {json_kind(value)} instead."
     if kind in ("string_too_long", "too_long"):
         limit = ctx.get("max_length")
