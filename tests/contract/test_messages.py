@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.support.raw import error_of, http
+from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
 
 
@@ -131,7 +131,7 @@ def test_delete(client: openai.OpenAI) -> None:
     assert [m.id for m in client.beta.threads.messages.list(thread.id)] == [keep.id]
     with pytest.raises(openai.NotFoundError) as info:
         client.beta.threads.messages.retrieve(drop.id, thread_id=thread.id)
-    assert info.value.message.endswith(f"No message found with id '{drop.id}'.")
+    assert sdk_error_message(info.value) == f"No message found with id '{drop.id}'."
 
 
 def test_message_is_scoped_to_its_thread(client: openai.OpenAI) -> None:
@@ -144,7 +144,7 @@ def test_message_is_scoped_to_its_thread(client: openai.OpenAI) -> None:
         client.beta.threads.messages.delete(message.id, thread_id=second.id)
     with pytest.raises(openai.NotFoundError) as info:
         client.beta.threads.messages.retrieve(message.id, thread_id="thread_missing")
-    assert "No thread found with id 'thread_missing'." in info.value.message
+    assert "No thread found with id 'thread_missing'." in sdk_error_message(info.value)
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.messages.create("thread_missing", role="user", content="x")
 

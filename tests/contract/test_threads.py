@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.support.raw import error_of, http
+from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
 
 
@@ -99,7 +99,7 @@ def test_delete_cascades_to_messages(client: openai.OpenAI) -> None:
     assert (deleted.id, deleted.object, deleted.deleted) == (thread.id, "thread.deleted", True)
     with pytest.raises(openai.NotFoundError) as info:
         client.beta.threads.retrieve(thread.id)
-    assert info.value.message.endswith(f"No thread found with id '{thread.id}'.")
+    assert sdk_error_message(info.value) == f"No thread found with id '{thread.id}'."
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.messages.retrieve(message.id, thread_id=thread.id)
     with pytest.raises(openai.NotFoundError):

@@ -26,3 +26,12 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     assert set(body["error"]) == {"message", "type", "param", "code"}, body
     error: dict[str, Any] = body["error"]
     return error
+
+
+def sdk_error_message(exc: Exception) -> str:
+    """The server's message from an SDK exception (1.x puts the whole body in `.message`)."""
+    body = getattr(exc, "body", None)
+    assert isinstance(body, dict), body
+    message = body["message"]
+    assert isinstance(message, str)
+    return message
