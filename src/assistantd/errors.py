@@ -69,6 +69,23 @@ class RateLimitError(AssistantdError):
         )
 
 
+class ServiceUnavailableError(AssistantdError):
+    """Nothing was done and the same request may succeed shortly (HTTP 503, retried by the SDK)."""
+
+    status_code = 503
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        super().__init__(
+            message,
+            code="service_unavailable",
+            headers={
+                "retry-after-ms": str(retry_after_ms),
+                "x-should-retry": "true",
+            },
+        )
+
+
 class ServerError(AssistantdError):
     status_code = 500
     error_type = "server_error"

@@ -55,12 +55,11 @@ class AuthService:
         """Map an `Authorization` header to a project. With no active key the server is open."""
         token = _bearer_token(authorization)
         async with self._db.read() as conn:
-            if token is not None:
-                row = await key_store.active_key_by_hash(conn, hash_key(token))
-                if row is not None:
-                    return Identity(project_id=row["project_id"], key_id=row["id"])
-            if not await key_store.any_active_key(conn):
-                return Identity(project_id=DEFAULT_PROJECT_ID, key_id=None)
+            row = await key_store.authenticate(conn, hash_key(token) if token else "")
+        if row["key_id"] is not None:
+            return Identity(project_id=row["project_id"], key_id=row["key_id"])
+        if not row["any_active"]:
+            return Identity(project_id=DEFAULT_PROJECT_ID, key_id=None)
         if token is None:
             raise AuthenticationError(
                 "You didn't provide an API key. You need to provide your API key in an "

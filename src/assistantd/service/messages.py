@@ -6,14 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from assistantd.errors import not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
-from assistantd.store.database import Database
+from assistantd.store.database import Conn, Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import CursorNotFound
 from assistantd.store.tables import messages, threads
@@ -67,12 +66,12 @@ def new_message_row(
     }
 
 
-async def thread_exists(conn: AsyncConnection, project_id: str, thread_id: str) -> bool:
+async def thread_exists(conn: Conn, project_id: str, thread_id: str) -> bool:
     query = select(exists().where(threads.c.id == thread_id, threads.c.project_id == project_id))
     return bool((await conn.execute(query)).scalar())
 
 
-async def _require_thread(conn: AsyncConnection, caller: Caller, thread_id: str) -> None:
+async def _require_thread(conn: Conn, caller: Caller, thread_id: str) -> None:
     if not await thread_exists(conn, caller.project_id, thread_id):
         raise not_found("thread", thread_id)
 
@@ -146,9 +145,7 @@ class MessageService:
         return Deleted(id=message_id, object="thread.message.deleted")
 
     @staticmethod
-    async def _missing(
-        conn: AsyncConnection, caller: Caller, thread_id: str, message_id: str
-    ) -> Exception:
+    async def _missing(conn: Conn, caller: Caller, thread_id: str, message_id: str) -> Exception:
         if not await thread_exists(conn, caller.project_id, thread_id):
             return not_found("thread", thread_id)
         return not_found("message", message_id)

@@ -4,38 +4,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, exists, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import RowMapping, bindparam, exists, insert, select, update
 
+from assistantd.store.database import Conn
 from assistantd.store.tables import api_keys, projects
 
 
-async def project_by_name(conn: AsyncConnection, name: str) -> RowMapping | None:
+async def project_by_name(conn: Conn, name: str) -> RowMapping | None:
     query = select(projects).where(projects.c.name == name)
     return (await conn.execute(query)).mappings().first()
 
 
-async def insert_project(conn: AsyncConnection, values: dict[str, Any]) -> None:
+async def insert_project(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(insert(projects).values(**values))
 
 
-async def insert_key(conn: AsyncConnection, values: dict[str, Any]) -> None:
+async def insert_key(conn: Conn, values: dict[str, Any]) -> None:
     await conn.execute(insert(api_keys).values(**values))
 
 
-async def active_key_by_hash(conn: AsyncConnection, key_hash: str) -> RowMapping | None:
-    query = select(api_keys.c.id, api_keys.c.project_id).where(
-        api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
-    )
-    return (await conn.execute(query)).mappings().first()
+_ACTIVE = api_keys.c.revoked_at.is_(None)
+_MATCH = (api_keys.c.key_hash == bindparam("key_hash"), _ACTIVE)
+
+# One round trip per request: the matching key (if any) and whether any key exists at all
+# (none means the server runs open).
+_AUTHENTICATE = select(
+    select(api_keys.c.id).where(*_MATCH).scalar_subquery().label("key_id"),
+    select(api_keys.c.project_id).where(*_MATCH).scalar_subquery().label("project_id"),
+    exists().where(_ACTIVE).label("any_active"),
+)
 
 
-async def any_active_key(conn: AsyncConnection) -> bool:
-    query = select(exists().where(api_keys.c.revoked_at.is_(None)))
+async def authenticate(conn: Conn, key_hash: str) -> RowMapping:
+    """`key_id` and `project_id` of the active key with this hash (or nulls), and `any_active`."""
+    row = (await conn.execute(_AUTHENTICATE, {"key_hash": key_hash})).mappings().one()
+    return row
+
+
+async def any_active_key(conn: Conn) -> bool:
+    query = select(exists().where(_ACTIVE))
     return bool((await conn.execute(query)).scalar())
 
 
-async def list_keys(conn: AsyncConnection) -> list[RowMapping]:
+async def list_keys(conn: Conn) -> list[RowMapping]:
     query = (
         select(api_keys, projects.c.name.label("project_name"))
         .join(projects, projects.c.id == api_keys.c.project_id)
@@ -44,7 +55,7 @@ async def list_keys(conn: AsyncConnection) -> list[RowMapping]:
     return list((await conn.execute(query)).mappings().all())
 
 
-async def revoke_key(conn: AsyncConnection, key_id: str, now: int) -> bool:
+async def revoke_key(conn: Conn, key_id: str, now: int) -> bool:
     query = (
         update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from assistantd.store.database import Conn
 from assistantd.store.pagination import Page, PageRequest, fetch_page
 
 
@@ -19,16 +19,16 @@ class ObjectTable:
     def _owned(self, project_id: str, object_id: str) -> list[ColumnElement[bool]]:
         return [self.table.c.id == object_id, self.table.c.project_id == project_id]
 
-    async def insert(self, conn: AsyncConnection, values: dict[str, Any]) -> None:
+    async def insert(self, conn: Conn, values: dict[str, Any]) -> None:
         await conn.execute(insert(self.table).values(**values))
 
-    async def insert_many(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    async def insert_many(self, conn: Conn, rows: list[dict[str, Any]]) -> None:
         if rows:
             await conn.execute(insert(self.table), rows)
 
     async def get(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         project_id: str,
         object_id: str,
         *extra: ColumnElement[bool],
@@ -38,7 +38,7 @@ class ObjectTable:
 
     async def update(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         project_id: str,
         object_id: str,
         values: dict[str, Any],
@@ -55,7 +55,7 @@ class ObjectTable:
 
     async def delete(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         project_id: str,
         object_id: str,
         *extra: ColumnElement[bool],
@@ -66,7 +66,7 @@ class ObjectTable:
 
     async def page(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         project_id: str,
         page: PageRequest,
         *scope: ColumnElement[bool],

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import ColumnElement, RowMapping, Table, exists, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from assistantd.store.database import Conn
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class CursorNotFound(LookupError):
 
 
 async def fetch_page(
-    conn: AsyncConnection,
+    conn: Conn,
     table: Table,
     scope: list[ColumnElement[bool]],
     page: PageRequest,
@@ -77,7 +78,7 @@ def _cursor_seq(table: Table, scope: list[ColumnElement[bool]], object_id: str) 
 
 
 async def _exists(
-    conn: AsyncConnection, table: Table, scope: list[ColumnElement[bool]], object_id: str
+    conn: Conn, table: Table, scope: list[ColumnElement[bool]], object_id: str
 ) -> bool:
     query = select(exists().where(table.c.id == object_id, *scope))
     return bool((await conn.execute(query)).scalar())
