@@ -41,6 +41,13 @@ class InvalidRequestError(AssistantdError):
     error_type = "invalid_request_error"
 
 
+class RequestTooLargeError(InvalidRequestError):
+    status_code = 413
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="request_too_large")
+
+
 class AuthenticationError(AssistantdError):
     status_code = 401
     error_type = "invalid_request_error"

@@ -155,3 +155,24 @@ def test_health_needs_no_key(server: ServerProcess) -> None:
     response = httpx.get(f"{server.base_url}/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_oversized_bodies_are_refused_with_the_envelope(server: ServerProcess) -> None:
+    big = b'{"metadata": {"a": "' + b"x" * (33 * 1024 * 1024) + b'"}}'
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit must hold while streaming
+        for start in range(0, len(big), 1 << 20):
+            yield big[start : start + (1 << 20)]
+
+    with http(server) as api:
+        before = api.get("threads", params={"limit": 1}).json()["first_id"]
+        declared = api.post("threads", content=big, headers={"Content-Type": "application/json"})
+        streamed = api.post(
+            "threads", content=chunked(), headers={"Content-Type": "application/json"}
+        )
+        after = api.get("threads", params={"limit": 1}).json()["first_id"]
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert error_of(response)["code"] == "request_too_large"
+        assert response.headers["x-request-id"].startswith("req_")
+    assert before == after

@@ -18,6 +18,7 @@ from assistantd.settings import Settings
 log = logging.getLogger("assistantd")
 
 
+
 def create_app(settings: Settings) -> FastAPI:
     """The services (and their database connections) live as long as the app's lifespan."""
 

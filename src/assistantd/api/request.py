@@ -9,18 +9,42 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from assistantd.api.validation import invalid_request
-from assistantd.errors import InvalidRequestError
+from assistantd.errors import InvalidRequestError, RequestTooLargeError
 from assistantd.wire.base import ListQuery
 
 M = TypeVar("M", bound=BaseModel)
 
 _LIST_PARAMS = frozenset(ListQuery.model_fields)
 
+# A message may carry a 20 MB data: URL image; nothing legitimate needs more in one JSON body.
+MAX_JSON_BODY_BYTES = 32 * 1024 * 1024
+
+
+def _too_large() -> RequestTooLargeError:
+    return RequestTooLargeError(
+        f"Request body too large: the limit for JSON bodies is {MAX_JSON_BODY_BYTES} bytes."
+    )
+
+
+async def _read_limited(request: Request) -> bytes:
+    """The body, refused as soon as it is known to exceed the limit (never buffered past it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 
 async def read_body(request: Request, model: type[M]) -> M:
     """Validate the JSON body against `model`. An empty body counts as `{}` (the SDK sends
     `Content-Length: 0` on body-less POSTs)."""
-    raw = await request.body()
+    raw = await _read_limited(request)
     if not raw.strip():
         raw = b"{}"
     try:
