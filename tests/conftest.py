@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.postgres import PostgresCluster, postgres_cluster
 from tests.support.server import ServerProcess
+from tests.support.upstream import ScriptedUpstream
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -23,6 +24,31 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClust
         yield cluster
 
 
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[ScriptedUpstream]:
+    """The scripted model every test server talks to (a real HTTP server on loopback)."""
+    with ScriptedUpstream() as scripted:
+        yield scripted
+
+
+@pytest.fixture
+def model(upstream: ScriptedUpstream) -> ScriptedUpstream:
+    """The scripted model, emptied of earlier tests' replies and recorded requests."""
+    upstream.reset()
+    return upstream
+
+
+def upstream_env(upstream: ScriptedUpstream) -> dict[str, str]:
+    return {
+        "ASSISTANTD_UPSTREAM_BASE_URL": upstream.base_url,
+        "ASSISTANTD_UPSTREAM_API_KEY": "sk-upstream",
+        "ASSISTANTD_UPSTREAM_RETRY_BASE_SECONDS": "0.01",
+        "ASSISTANTD_UPSTREAM_TIMEOUT_SECONDS": "10",
+        "ASSISTANTD_POLL_AFTER_MS": "25",
+        "ASSISTANTD_JOB_POLL_SECONDS": "0.2",
+    }
+
+
 ServerFactory = Callable[..., ServerProcess]
 
 
@@ -33,18 +59,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def make_server(
-    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    backend: str,
+    upstream: ScriptedUpstream,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerFactory]:
-    """Build (not start) servers on this session's backend, each with a fresh database."""
+    """Build (not start) servers on this session's backend, each with a fresh database and
+    the scripted model as its upstream (unless `with_upstream=False`)."""
     made: list[ServerProcess] = []
 
-    def factory(env: dict[str, str] | None = None) -> ServerProcess:
+    def factory(env: dict[str, str] | None = None, with_upstream: bool = True) -> ServerProcess:
         data_dir = tmp_path_factory.mktemp(f"server-{backend}")
         url = None
         if backend == "postgres":
             cluster: PostgresCluster = request.getfixturevalue("postgres")
             url = cluster.new_database()
-        server = ServerProcess(data_dir=data_dir, database_url=url, env=env or {})
+        settings = upstream_env(upstream) if with_upstream else {}
+        settings.update(env or {})
+        server = ServerProcess(data_dir=data_dir, database_url=url, env=settings)
         made.append(server)
         return server
 

@@ -44,7 +44,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **more: object) -
 
 def _with_auth(settings: Settings, action: Callable[[AuthService], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with open_services(settings) as services:
+        async with open_services(settings, run_workers=False) as services:
             return await action(services.auth)
 
     return asyncio.run(run())
@@ -84,6 +84,9 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # One line per upstream request from the HTTP client is noise at info level.
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     upgrade(settings.resolved_database_url)
     exposed = not is_loopback(settings.host) and not settings.insecure_no_auth
     if exposed and not _with_auth(settings, lambda auth: auth.any_active_key()):

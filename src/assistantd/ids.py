@@ -19,6 +19,7 @@ PREFIXES = {
     "vector_store": "vs_",
     "file_batch": "vsfb_",
     "project": "proj_",
+    "job": "job_",
     "key": "key_",
 }
 

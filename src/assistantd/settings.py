@@ -6,13 +6,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class ModelRoute(BaseModel):
+    """One entry of `[models."name"]` in the TOML file: where requests for that model go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(default=None, description="default: the default upstream")
+    api_key: str | None = None
+    model: str | None = Field(default=None, description="model name sent upstream")
+    context_length: int | None = Field(default=None, ge=512)
+    include_usage: bool = Field(default=True, description="send stream_options.include_usage")
 
 
 class Settings(BaseSettings):
@@ -35,6 +47,23 @@ class Settings(BaseSettings):
         default=0, ge=0, description="requests per minute per API key; 0 = unlimited"
     )
     poll_after_ms: int = Field(default=500, ge=0)
+    # The model upstream (runs). Unset: OPENAI_BASE_URL / OPENAI_API_KEY are used if present.
+    upstream_base_url: str | None = None
+    upstream_api_key: str | None = None
+    upstream_model: str | None = Field(
+        default=None, description="send this model name upstream whatever the run asks for"
+    )
+    upstream_context_length: int = Field(default=128_000, ge=512)
+    upstream_timeout_seconds: float = Field(default=120.0, gt=0)
+    upstream_retries: int = Field(default=3, ge=0, le=10)
+    upstream_retry_base_seconds: float = Field(default=0.5, ge=0)
+    models: dict[str, ModelRoute] = Field(default_factory=dict)
+    # The run engine.
+    workers: int = Field(default=16, ge=1, le=1024, description="runs executed at once")
+    job_lease_seconds: float = Field(default=30.0, gt=0)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+    run_expires_seconds: int = Field(default=600, ge=1)
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     log_level: str = "info"
 
     @classmethod

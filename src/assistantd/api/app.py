@@ -11,12 +11,11 @@ from fastapi import FastAPI
 from assistantd import __version__
 from assistantd.api.errors import install_error_handlers
 from assistantd.api.middleware import RequestContextMiddleware
-from assistantd.api.routes import assistants, health, messages, threads
+from assistantd.api.routes import assistants, health, messages, runs, threads
 from assistantd.service.services import open_services
 from assistantd.settings import Settings
 
 log = logging.getLogger("assistantd")
-
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,7 +36,8 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-    for module in (health, assistants, threads, messages):
+    # runs first: its `/threads/runs` must win over `/threads/{thread_id}`.
+    for module in (health, runs, assistants, threads, messages):
         app.include_router(module.router, prefix="/v1")
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -53,10 +53,15 @@ async def read_body(request: Request, model: type[M]) -> M:
         raise invalid_request(exc, raw) from exc
 
 
-def read_query(request: Request, allowed: Collection[str] = ()) -> dict[str, str]:
-    """Query parameters as a dict; unknown names and repeated names are 400s."""
+def read_query(
+    request: Request, allowed: Collection[str] = (), repeatable: Collection[str] = ()
+) -> dict[str, str]:
+    """Query parameters as a dict; unknown names, and repeated names other than `repeatable`
+    ones (read those with `request.query_params.getlist`), are 400s."""
     params: dict[str, str] = {}
     for name, value in request.query_params.multi_items():
+        if name in repeatable:
+            continue
         if name not in _LIST_PARAMS and name not in allowed and not _is_metadata(name, allowed):
             raise InvalidRequestError(
                 f"Unrecognized query parameter supplied: {name}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from assistantd.errors import InvalidRequestError, not_found
@@ -14,7 +13,12 @@ from assistantd.service.rules import check_create_resources, check_tools
 from assistantd.store.database import Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import assistants
-from assistantd.wire.assistants import Assistant, AssistantCreate, AssistantUpdate
+from assistantd.wire.assistants import (
+    Assistant,
+    AssistantCreate,
+    AssistantUpdate,
+    assistant_to_wire,
+)
 from assistantd.wire.base import Deleted, ListPage, ListQuery
 from assistantd.wire.tools import (
     created_tool_resources_to_wire,
@@ -22,23 +26,6 @@ from assistantd.wire.tools import (
     tool_resources_to_wire,
     tool_to_wire,
 )
-
-
-def assistant_to_wire(row: Mapping[Any, Any]) -> Assistant:
-    return Assistant(
-        id=row["id"],
-        created_at=row["created_at"],
-        name=row["name"],
-        description=row["description"],
-        model=row["model"],
-        instructions=row["instructions"],
-        tools=row["tools"],
-        tool_resources=row["tool_resources"],
-        metadata=row["metadata"],
-        temperature=row["temperature"],
-        top_p=row["top_p"],
-        response_format=row["response_format"],
-    )
 
 
 class AssistantService:

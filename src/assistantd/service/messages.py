@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exists, select
 
-from assistantd.errors import not_found
+from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import CursorNotFound
@@ -23,25 +23,8 @@ from assistantd.wire.messages import (
     MessageUpdate,
     attachments_to_wire,
     content_to_wire,
+    message_to_wire,
 )
-
-
-def message_to_wire(row: Mapping[Any, Any]) -> Message:
-    return Message(
-        id=row["id"],
-        created_at=row["created_at"],
-        thread_id=row["thread_id"],
-        status=row["status"],
-        incomplete_details=row["incomplete_details"],
-        completed_at=row["completed_at"],
-        incomplete_at=row["incomplete_at"],
-        role=row["role"],
-        content=row["content"],
-        assistant_id=row["assistant_id"],
-        run_id=row["run_id"],
-        attachments=row["attachments"],
-        metadata=row["metadata"],
-    )
 
 
 def new_message_row(
@@ -85,7 +68,13 @@ class MessageService:
     async def create(self, caller: Caller, thread_id: str, body: MessageCreate) -> Message:
         row = new_message_row(caller.project_id, thread_id, body, self._clock())
         async with self._db.write() as conn:
-            await _require_thread(conn, caller, thread_id)
+            if not await run_store.lock_thread(conn, caller.project_id, thread_id):
+                raise not_found("thread", thread_id)
+            active = await run_store.active_run_id(conn, thread_id)
+            if active is not None:
+                raise InvalidRequestError(
+                    f"Can't add messages to {thread_id} while a run {active} is active."
+                )
             await self._table.insert(conn, row)
         return message_to_wire(row)
 

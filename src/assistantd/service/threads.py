@@ -16,17 +16,8 @@ from assistantd.store.database import Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import messages, threads
 from assistantd.wire.base import Deleted, ListPage, ListQuery
-from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate
+from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_to_wire
 from assistantd.wire.tools import created_tool_resources_to_wire, tool_resources_to_wire
-
-
-def thread_to_wire(row: Mapping[Any, Any]) -> Thread:
-    return Thread(
-        id=row["id"],
-        created_at=row["created_at"],
-        tool_resources=row["tool_resources"],
-        metadata=row["metadata"],
-    )
 
 
 class ThreadService:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -66,3 +67,20 @@ class Assistant(ResponseModel):
     temperature: float | None
     top_p: float | None
     response_format: str | dict[str, Any] | None
+
+
+def assistant_to_wire(row: Mapping[Any, Any]) -> Assistant:
+    return Assistant(
+        id=row["id"],
+        created_at=row["created_at"],
+        name=row["name"],
+        description=row["description"],
+        model=row["model"],
+        instructions=row["instructions"],
+        tools=row["tools"],
+        tool_resources=row["tool_resources"],
+        metadata=row["metadata"],
+        temperature=row["temperature"],
+        top_p=row["top_p"],
+        response_format=row["response_format"],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -130,3 +131,21 @@ class Message(ResponseModel):
     run_id: str | None
     attachments: list[dict[str, Any]] | None
     metadata: dict[str, str]
+
+
+def message_to_wire(row: Mapping[Any, Any]) -> Message:
+    return Message(
+        id=row["id"],
+        created_at=row["created_at"],
+        thread_id=row["thread_id"],
+        status=row["status"],
+        incomplete_details=row["incomplete_details"],
+        completed_at=row["completed_at"],
+        incomplete_at=row["incomplete_at"],
+        role=row["role"],
+        content=row["content"],
+        assistant_id=row["assistant_id"],
+        run_id=row["run_id"],
+        attachments=row["attachments"],
+        metadata=row["metadata"],
+    )

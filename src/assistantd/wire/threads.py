@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -30,3 +31,12 @@ class Thread(ResponseModel):
     created_at: int
     tool_resources: dict[str, Any] | None
     metadata: dict[str, str]
+
+
+def thread_to_wire(row: Mapping[Any, Any]) -> Thread:
+    return Thread(
+        id=row["id"],
+        created_at=row["created_at"],
+        tool_resources=row["tool_resources"],
+        metadata=row["metadata"],
+    )

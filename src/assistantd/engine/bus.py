@@ -1,0 +1,62 @@
+"""In-process fan-out of run events to the streams that follow a run.
+
+Events are published after the state they describe is committed, so a stream is a live view
+of persisted state. The bus also carries cancel requests to the worker executing a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+Event = tuple[str, Any]
+
+
+class Subscription:
+    def __init__(self, bus: EventBus, run_id: str) -> None:
+        self._bus = bus
+        self.run_id = run_id
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    async def next(self, timeout: float) -> Event | None:
+        """The next event, or None after `timeout` seconds of silence."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self._bus.unsubscribe(self)
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._cancels: dict[str, asyncio.Event] = {}
+
+    def subscribe(self, run_id: str) -> Subscription:
+        subscription = Subscription(self, run_id)
+        self._subscribers[run_id].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        listeners = self._subscribers.get(subscription.run_id)
+        if listeners is not None:
+            listeners.discard(subscription)
+            if not listeners:
+                del self._subscribers[subscription.run_id]
+
+    def publish(self, run_id: str, event: str, data: Any) -> None:
+        for subscription in self._subscribers.get(run_id, ()):
+            subscription.queue.put_nowait((event, data))
+
+    def cancel_signal(self, run_id: str) -> asyncio.Event:
+        """The event a worker watches to learn that its run is being cancelled."""
+        return self._cancels.setdefault(run_id, asyncio.Event())
+
+    def request_cancel(self, run_id: str) -> None:
+        self.cancel_signal(run_id).set()
+
+    def forget(self, run_id: str) -> None:
+        self._cancels.pop(run_id, None)

@@ -1,0 +1,757 @@
+"""The run loop: take one run from `queued` to a terminal state or to `requires_action`.
+
+Every state change is committed before its event is published, so what a stream shows is
+always what a later GET returns. Text and tool-call fragments are streamed as they arrive and
+written once, when their message or step completes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert
+
+from assistantd.engine.bus import EventBus
+from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
+from assistantd.engine.tokens import TokenCounter
+from assistantd.ids import new_id
+from assistantd.providers.base import ChatRequest, ProviderError
+from assistantd.providers.routing import ModelRouter
+from assistantd.store import runs as run_store
+from assistantd.store.database import Database
+from assistantd.store.tables import messages, run_steps
+from assistantd.wire.messages import message_to_wire
+from assistantd.wire.runs import run_from_row, step_from_row
+
+log = logging.getLogger("assistantd.engine")
+
+_STATUS_CHECK_SECONDS = 0.5
+# Room left for the answer when `auto` truncation fits a prompt into the context window.
+_ANSWER_RESERVE = 4096
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    retries: int = 3
+    retry_base_seconds: float = 0.5
+    max_turns: int = 16
+    max_attempts: int = 3
+
+
+class _Stop(Exception):
+    """The run must end now (cancelled or past its deadline) while a turn is streaming."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass
+class _Call:
+    index: int
+    id: str
+    name: str = ""
+    arguments: str = ""
+    announced: bool = False
+
+
+@dataclass
+class _Turn:
+    """What one model turn has produced so far."""
+
+    text: str = ""
+    message_id: str | None = None
+    message_step_id: str | None = None
+    tool_step_id: str | None = None
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        router: ModelRouter,
+        counter: TokenCounter,
+        config: EngineConfig,
+        clock: Any,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._router = router
+        self._counter = counter
+        self._config = config
+        self._clock = clock
+
+    async def execute(self, run_id: str, attempt: int) -> None:
+        """Run until the run needs the client, ends, or the process stops. Never raises for a
+        model or tool failure: those end the run `failed` with `last_error`."""
+        try:
+            await self._execute(run_id, attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must fail the run, never leave it in_progress forever
+            log.exception("run_id=%s crashed", run_id)
+            await self._end(
+                run_id,
+                "failed",
+                error={"code": "server_error", "message": "The server had an internal error."},
+            )
+        finally:
+            self._bus.forget(run_id)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def _execute(self, run_id: str, attempt: int) -> None:
+        async with self._db.read() as conn:
+            run = await run_store.get_run(conn, run_id)
+        if run is None or run["status"] not in ("queued", "in_progress", "cancelling"):
+            return  # deleted, finished, or waiting for outputs: nothing to do
+        if run["status"] == "cancelling":
+            await self._end(run_id, "cancelled")
+            return
+        if self._clock() >= run["expires_at"]:
+            await self._end(run_id, "expired")
+            return
+        if attempt > self._config.max_attempts:
+            await self._end(
+                run_id,
+                "failed",
+                error={
+                    "code": "server_error",
+                    "message": f"The run was interrupted {attempt - 1} times and was abandoned.",
+                },
+            )
+            return
+        if attempt > 1:
+            await self._discard_unfinished(run_id)
+        now = self._clock()
+        async with self._db.write() as conn:
+            run = await run_store.set_run(
+                conn,
+                run_id,
+                {"status": "in_progress", "started_at": run["started_at"] or now},
+                "queued",
+                "in_progress",
+            )
+        if run is None:
+            return
+        self._publish_run(run, "thread.run.in_progress")
+
+        unavailable = _unavailable_tool(run["tools"])
+        if unavailable is not None:
+            await self._end(
+                run_id,
+                "failed",
+                error={
+                    "code": "server_error",
+                    "message": f"The {unavailable} tool is not available on this server yet.",
+                },
+            )
+            return
+        resolved = self._router.resolve(run["model"])
+        if resolved is None:
+            await self._end(
+                run_id,
+                "failed",
+                error={
+                    "code": "server_error",
+                    "message": f"The model '{run['model']}' is not configured on this server: set "
+                    "ASSISTANTD_UPSTREAM_BASE_URL (or OPENAI_BASE_URL / OPENAI_API_KEY), or add a "
+                    "[models] route.",
+                },
+            )
+            return
+        for _ in range(self._config.max_turns):
+            outcome = await self._turn(run_id, resolved)
+            if outcome != "continue":
+                return
+        await self._end(
+            run_id,
+            "failed",
+            error={
+                "code": "server_error",
+                "message": "The run exceeded the number of model turns.",
+            },
+        )
+
+    async def _turn(self, run_id: str, resolved: Any) -> str:
+        """One model call. Returns "continue" to call the model again, else "done"."""
+        route, provider = resolved
+        async with self._db.read() as conn:
+            run = await run_store.get_run(conn, run_id)
+            if run is None:
+                return "done"
+            thread_rows = await run_store.thread_messages(conn, run["thread_id"])
+            steps = await run_store.steps_of(conn, run_id)
+        if run["status"] != "in_progress":
+            await self._end(run_id, "cancelled" if run["status"] == "cancelling" else run["status"])
+            return "done"
+        usage = dict(run["usage"] or {"prompt_tokens": 0, "completion_tokens": 0})
+        history = [m for m in thread_rows if m["run_id"] != run_id]
+        own = {m["id"]: m for m in thread_rows if m["run_id"] == run_id}
+        budget = route.context_length - min(_ANSWER_RESERVE, route.context_length // 4)
+        if run["max_prompt_tokens"] is not None:
+            budget = min(budget, run["max_prompt_tokens"] - usage["prompt_tokens"])
+        try:
+            prompt = build_prompt(
+                instructions=run["instructions"],
+                history=history,
+                run_turns=run_turns_to_chat(steps, own),
+                truncation=run["truncation_strategy"],
+                budget=budget,
+                counter=self._counter,
+            )
+        except PromptTooLong as exc:
+            if run["max_prompt_tokens"] is not None:
+                await self._end(run_id, "incomplete", incomplete="max_prompt_tokens")
+            else:
+                await self._end(
+                    run_id,
+                    "failed",
+                    error={
+                        "code": "invalid_prompt",
+                        "message": f"The conversation does not fit the model's context: {exc}.",
+                    },
+                )
+            return "done"
+        max_tokens = None
+        if run["max_completion_tokens"] is not None:
+            max_tokens = run["max_completion_tokens"] - usage["completion_tokens"]
+            if max_tokens <= 0:
+                await self._end(run_id, "incomplete", incomplete="max_completion_tokens")
+                return "done"
+        request = ChatRequest(
+            model=route.model_for(run["model"]),
+            messages=prompt.messages,
+            tools=_chat_tools(run["tools"]),
+            tool_choice=_chat_tool_choice(run["tool_choice"]),
+            parallel_tool_calls=run["parallel_tool_calls"] if run["tools"] else None,
+            temperature=run["temperature"],
+            top_p=run["top_p"],
+            max_tokens=max_tokens,
+            response_format=_chat_response_format(run["response_format"]),
+            reasoning_effort=run["reasoning_effort"],
+        )
+        turn = _Turn()
+        try:
+            await self._stream_turn(run, provider, request, turn)
+        except _Stop as stop:
+            await self._end(run_id, stop.status, turn=turn)
+            return "done"
+        except ProviderError as exc:
+            await self._end(
+                run_id, "failed", error={"code": exc.code, "message": exc.message}, turn=turn
+            )
+            return "done"
+        turn_usage = {
+            "prompt_tokens": turn.prompt_tokens
+            if turn.prompt_tokens is not None
+            else prompt.tokens,
+            "completion_tokens": turn.completion_tokens
+            if turn.completion_tokens is not None
+            else self._counter.text(turn.text)
+            + sum(self._counter.text(c.arguments) for c in turn.calls.values()),
+        }
+        usage = {k: usage[k] + turn_usage[k] for k in ("prompt_tokens", "completion_tokens")}
+        return await self._finish_turn(run, turn, turn_usage, usage, max_tokens)
+
+    async def _stream_turn(
+        self, run: Mapping[Any, Any], provider: Any, request: ChatRequest, turn: _Turn
+    ) -> None:
+        """Call the model (retrying while nothing was streamed yet) and publish fragments."""
+        cancel = self._bus.cancel_signal(run["id"])
+        next_check = time.monotonic() + _STATUS_CHECK_SECONDS
+        for attempt in range(self._config.retries + 1):
+            try:
+                async for delta in provider.stream(request):
+                    if cancel.is_set():
+                        raise _Stop("cancelled")
+                    if time.monotonic() >= next_check:
+                        await self._check_still_running(run)
+                        next_check = time.monotonic() + _STATUS_CHECK_SECONDS
+                    if delta.usage is not None:
+                        turn.prompt_tokens = delta.usage.prompt_tokens
+                        turn.completion_tokens = delta.usage.completion_tokens
+                    if delta.content:
+                        await self._on_text(run, turn, delta.content)
+                    for call in delta.tool_calls:
+                        await self._on_tool_call(run, turn, call)
+                    if delta.finish_reason:
+                        turn.finish_reason = delta.finish_reason
+                return
+            except ProviderError as exc:
+                produced = bool(turn.text or turn.calls)
+                if produced:
+                    raise ProviderError(
+                        "server_error",
+                        f"The model's answer was cut off: {exc.message}",
+                        retryable=False,
+                    ) from exc
+                if not exc.retryable or attempt >= self._config.retries:
+                    raise
+                pause = self._config.retry_base_seconds * (2**attempt)
+                log.warning(
+                    "run_id=%s upstream error (%s), retry %d in %.2fs",
+                    run["id"],
+                    exc.message,
+                    attempt + 1,
+                    pause,
+                )
+                await self._sleep_unless_stopped(run, pause)
+
+    async def _sleep_unless_stopped(self, run: Mapping[Any, Any], seconds: float) -> None:
+        cancel = self._bus.cancel_signal(run["id"])
+        try:
+            await asyncio.wait_for(cancel.wait(), timeout=seconds)
+        except TimeoutError:
+            await self._check_still_running(run)
+            return
+        raise _Stop("cancelled")
+
+    async def _check_still_running(self, run: Mapping[Any, Any]) -> None:
+        if self._clock() >= run["expires_at"]:
+            raise _Stop("expired")
+        async with self._db.read() as conn:
+            current = await run_store.get_run(conn, run["id"])
+        if current is None:
+            raise _Stop("deleted")
+        if current["status"] == "cancelling":
+            raise _Stop("cancelled")
+
+    # --- streaming pieces -------------------------------------------------------------------
+
+    async def _on_text(self, run: Mapping[Any, Any], turn: _Turn, fragment: str) -> None:
+        first = turn.message_id is None
+        if first:
+            await self._open_message(run, turn)
+        turn.text += fragment
+        text: dict[str, Any] = {"value": fragment}
+        if first:
+            text["annotations"] = []
+        self._bus.publish(
+            run["id"],
+            "thread.message.delta",
+            {
+                "id": turn.message_id,
+                "object": "thread.message.delta",
+                "delta": {"content": [{"index": 0, "type": "text", "text": text}]},
+            },
+        )
+
+    async def _open_message(self, run: Mapping[Any, Any], turn: _Turn) -> None:
+        now = self._clock()
+        turn.message_id = new_id("message")
+        turn.message_step_id = new_id("step")
+        message = {
+            "id": turn.message_id,
+            "project_id": run["project_id"],
+            "thread_id": run["thread_id"],
+            "created_at": now,
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+            "attachments": [],
+            "metadata": {},
+            "assistant_id": run["assistant_id"],
+            "run_id": run["id"],
+            "completed_at": None,
+            "incomplete_at": None,
+            "incomplete_details": None,
+        }
+        step = _step_row(
+            run,
+            turn.message_step_id,
+            now,
+            "message_creation",
+            {"type": "message_creation", "message_creation": {"message_id": turn.message_id}},
+        )
+        async with self._db.write() as conn:
+            await conn.execute(insert(run_steps).values(**step))
+            await conn.execute(insert(messages).values(**message))
+        self._publish_step(step, "thread.run.step.created")
+        self._publish_step(step, "thread.run.step.in_progress")
+        self._publish_message(message, "thread.message.created")
+        self._publish_message(message, "thread.message.in_progress")
+
+    async def _on_tool_call(self, run: Mapping[Any, Any], turn: _Turn, delta: Any) -> None:
+        if turn.tool_step_id is None:
+            turn.tool_step_id = new_id("step")
+            step = _step_row(
+                run,
+                turn.tool_step_id,
+                self._clock(),
+                "tool_calls",
+                {"type": "tool_calls", "tool_calls": []},
+            )
+            async with self._db.write() as conn:
+                await conn.execute(insert(run_steps).values(**step))
+            self._publish_step(step, "thread.run.step.created")
+            self._publish_step(step, "thread.run.step.in_progress")
+        call = turn.calls.get(delta.index)
+        if call is None:
+            # Our own ids and contiguous indices, whatever the upstream uses.
+            call = _Call(index=len(turn.calls), id=new_id("call"))
+            turn.calls[delta.index] = call
+        if delta.name:
+            call.name += delta.name
+        call.arguments += delta.arguments
+        if not call.name:
+            return  # announce a call only once its name is known
+        if call.announced:
+            if not delta.arguments:
+                return
+            item: dict[str, Any] = {
+                "index": call.index,
+                "type": "function",
+                "function": {"arguments": delta.arguments},
+            }
+        else:
+            call.announced = True
+            item = {
+                "index": call.index,
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments, "output": None},
+            }
+        self._bus.publish(
+            run["id"],
+            "thread.run.step.delta",
+            {
+                "id": turn.tool_step_id,
+                "object": "thread.run.step.delta",
+                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [item]}},
+            },
+        )
+
+    # --- the end of a turn ------------------------------------------------------------------
+
+    async def _finish_turn(
+        self,
+        run: Mapping[Any, Any],
+        turn: _Turn,
+        turn_usage: dict[str, int],
+        usage: dict[str, int],
+        max_tokens: int | None,
+    ) -> str:
+        run_id = run["id"]
+        now = self._clock()
+        cut_by_budget = turn.finish_reason == "length"
+        if turn.message_id is None and not turn.calls:
+            await self._open_message(run, turn)  # an empty answer is still an answer
+        if turn.message_id is not None:
+            incomplete = cut_by_budget and not turn.calls
+            values: dict[str, Any] = {
+                "content": [{"type": "text", "text": {"value": turn.text, "annotations": []}}],
+            }
+            if incomplete:
+                values.update(
+                    status="incomplete",
+                    incomplete_at=now,
+                    incomplete_details={"reason": "max_tokens"},
+                )
+            else:
+                values.update(status="completed", completed_at=now)
+            step_usage = None if turn.calls else turn_usage
+            async with self._db.write() as conn:
+                message = await run_store.set_message(conn, turn.message_id, values)
+                assert turn.message_step_id is not None
+                step = await run_store.set_step(
+                    conn,
+                    turn.message_step_id,
+                    {"status": "completed", "completed_at": now, "usage": step_usage or turn_usage},
+                )
+                await run_store.set_run(conn, run_id, {"usage": usage})
+            if message is not None:
+                self._publish_message(
+                    message,
+                    "thread.message.incomplete" if incomplete else "thread.message.completed",
+                )
+            if step is not None:
+                self._publish_step(step, "thread.run.step.completed")
+        if not turn.calls:
+            if cut_by_budget:
+                await self._end(run_id, "incomplete", incomplete="max_completion_tokens")
+            else:
+                await self._end(run_id, "completed")
+            return "done"
+        return await self._finish_tool_calls(run, turn, turn_usage, usage)
+
+    async def _finish_tool_calls(
+        self, run: Mapping[Any, Any], turn: _Turn, turn_usage: dict[str, int], usage: dict[str, int]
+    ) -> str:
+        run_id = run["id"]
+        calls = sorted(turn.calls.values(), key=lambda c: c.index)
+        known = {t["function"]["name"] for t in run["tools"] if t["type"] == "function"}
+        problems = {c.id: _call_problem(c, known) for c in calls}
+        details: dict[str, Any] = {
+            "type": "tool_calls",
+            "tool_calls": [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments or "{}", "output": None},
+                }
+                for c in calls
+            ],
+        }
+        now = self._clock()
+        assert turn.tool_step_id is not None
+        if any(problems.values()):
+            # The client never sees a malformed call: the server answers every call of this
+            # turn with an explanation and lets the model try again.
+            for item in details["tool_calls"]:
+                problem = problems[item["id"]]
+                item["function"]["output"] = (
+                    f"error: {problem}"
+                    if problem
+                    else "error: not executed because another call in the same turn was invalid; "
+                    "call it again"
+                )
+            async with self._db.write() as conn:
+                step = await run_store.set_step(
+                    conn,
+                    turn.tool_step_id,
+                    {
+                        "status": "completed",
+                        "completed_at": now,
+                        "step_details": details,
+                        "usage": turn_usage,
+                    },
+                )
+                await run_store.set_run(conn, run_id, {"usage": usage})
+            if step is not None:
+                self._publish_step(step, "thread.run.step.completed")
+            return "continue"
+        required = {
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {
+                "tool_calls": [
+                    {
+                        "id": item["id"],
+                        "type": "function",
+                        "function": {
+                            "name": item["function"]["name"],
+                            "arguments": item["function"]["arguments"],
+                        },
+                    }
+                    for item in details["tool_calls"]
+                ]
+            },
+        }
+        async with self._db.write() as conn:
+            await run_store.set_step(
+                conn, turn.tool_step_id, {"step_details": details, "usage": turn_usage}
+            )
+            updated = await run_store.set_run(
+                conn,
+                run_id,
+                {"status": "requires_action", "required_action": required, "usage": usage},
+                "in_progress",
+            )
+        if updated is None:
+            await self._end(run_id, "cancelled")
+            return "done"
+        self._publish_run(updated, "thread.run.requires_action")
+        return "done"
+
+    # --- endings ----------------------------------------------------------------------------
+
+    async def _end(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: dict[str, str] | None = None,
+        incomplete: str | None = None,
+        turn: _Turn | None = None,
+    ) -> None:
+        """Bring the run to `status` with its open steps and messages, then publish it all."""
+        if status == "deleted":
+            return
+        now = self._clock()
+        step_status, step_stamp, message_reason = {
+            "completed": ("completed", "completed_at", None),
+            "incomplete": ("completed", "completed_at", "max_tokens"),
+            "cancelled": ("cancelled", "cancelled_at", "run_cancelled"),
+            "failed": ("failed", "failed_at", "run_failed"),
+            "expired": ("expired", "expired_at", "run_expired"),
+        }[status]
+        run_stamp = {
+            "completed": "completed_at",
+            "incomplete": None,
+            "cancelled": "cancelled_at",
+            "failed": "failed_at",
+            "expired": None,
+        }[status]
+        partial_text = {turn.message_id: turn.text} if turn and turn.message_id else {}
+        closed_messages: list[Any] = []
+        closed_steps: list[Any] = []
+        async with self._db.write() as conn:
+            current = await run_store.get_run(conn, run_id)
+            if current is None or current["status"] in (
+                "completed",
+                "failed",
+                "cancelled",
+                "expired",
+                "incomplete",
+            ):
+                return
+            for step in await run_store.steps_of(conn, run_id):
+                if step["status"] != "in_progress":
+                    continue
+                values: dict[str, Any] = {"status": step_status, step_stamp: now}
+                if status == "failed" and error is not None:
+                    values["last_error"] = error
+                closed_steps.append(await run_store.set_step(conn, step["id"], values))
+                message_id = _message_of(step)
+                if message_id is not None and message_reason is not None:
+                    text = partial_text.get(message_id, "")
+                    closed_messages.append(
+                        await run_store.set_message(
+                            conn,
+                            message_id,
+                            {
+                                "status": "incomplete",
+                                "incomplete_at": now,
+                                "incomplete_details": {"reason": message_reason},
+                                "content": [
+                                    {"type": "text", "text": {"value": text, "annotations": []}}
+                                ]
+                                if text
+                                else [],
+                            },
+                        )
+                    )
+            run_values: dict[str, Any] = {"status": status, "required_action": None}
+            if run_stamp:
+                run_values[run_stamp] = now
+            if error is not None:
+                run_values["last_error"] = error
+            if incomplete is not None:
+                run_values["incomplete_details"] = {"reason": incomplete}
+            if current["usage"] is None:
+                run_values["usage"] = {"prompt_tokens": 0, "completion_tokens": 0}
+            ended = await run_store.set_run(conn, run_id, run_values)
+        for message in closed_messages:
+            if message is not None:
+                self._publish_message(message, "thread.message.incomplete")
+        for step in closed_steps:
+            if step is not None:
+                self._publish_step(step, f"thread.run.step.{step['status']}")
+        if ended is not None:
+            self._publish_run(ended, f"thread.run.{status}")
+            log.info("run_id=%s ended %s", run_id, status)
+
+    async def _discard_unfinished(self, run_id: str) -> None:
+        """A resumed run starts its current turn again: drop what the lost attempt left open."""
+        async with self._db.write() as conn:
+            for step in await run_store.steps_of(conn, run_id):
+                if step["status"] != "in_progress":
+                    continue
+                if step["type"] == "tool_calls" and _awaits_outputs(step):
+                    continue
+                message_id = _message_of(step)
+                if message_id is not None:
+                    await conn.execute(delete(messages).where(messages.c.id == message_id))
+                await conn.execute(delete(run_steps).where(run_steps.c.id == step["id"]))
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def _publish_run(self, row: Mapping[Any, Any], event: str) -> None:
+        self._bus.publish(row["id"], event, run_from_row(row).model_dump(mode="json"))
+
+    def _publish_step(self, row: Mapping[Any, Any], event: str) -> None:
+        self._bus.publish(row["run_id"], event, step_from_row(row).model_dump(mode="json"))
+
+    def _publish_message(self, row: Mapping[Any, Any], event: str) -> None:
+        self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
+
+
+def _step_row(
+    run: Mapping[Any, Any], step_id: str, now: int, kind: str, details: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "project_id": run["project_id"],
+        "run_id": run["id"],
+        "thread_id": run["thread_id"],
+        "assistant_id": run["assistant_id"],
+        "created_at": now,
+        "type": kind,
+        "status": "in_progress",
+        "step_details": details,
+        "last_error": None,
+        "metadata": {},
+        "usage": None,
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+    }
+
+
+def _message_of(step: Mapping[Any, Any]) -> str | None:
+    details = step["step_details"]
+    if details.get("type") == "message_creation":
+        message_id: str = details["message_creation"]["message_id"]
+        return message_id
+    return None
+
+
+def _awaits_outputs(step: Mapping[Any, Any]) -> bool:
+    calls = step["step_details"].get("tool_calls") or []
+    return bool(calls) and all(c["function"].get("output") is None for c in calls)
+
+
+def _unavailable_tool(tools: list[dict[str, Any]]) -> str | None:
+    for tool in tools:
+        if tool["type"] in ("file_search", "code_interpreter"):
+            return str(tool["type"])
+    return None
+
+
+def _chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    functions = [
+        {"type": "function", "function": dict(t["function"])}
+        for t in tools
+        if t["type"] == "function"
+    ]
+    return functions or None
+
+
+def _chat_tool_choice(choice: Any) -> str | dict[str, Any] | None:
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    return None
+
+
+def _chat_response_format(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        return value
+    return None
+
+
+def _call_problem(call: _Call, known: set[str]) -> str | None:
+    if call.name not in known:
+        return f"there is no function named '{call.name}'"
+    if not call.arguments.strip():
+        return None
+    try:
+        parsed = json.loads(call.arguments)
+    except json.JSONDecodeError as exc:
+        return f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(parsed, dict):
+        return "the arguments must be a JSON object"
+    return None

@@ -1,0 +1,1 @@
+"""Model backends: the chat provider interface, its implementations, and model routing."""

@@ -1,0 +1,518 @@
+"""Runs and run steps: create (with the thread lock), read, list, cancel, submit tool outputs.
+
+Creating a run writes the run and its job in one transaction, so an accepted run is never lost;
+the engine's workers take it from there. A streamed run is enqueued already claimed by this
+process, so its events are produced where the stream is being served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assistantd.engine.bus import Event, EventBus, Subscription
+from assistantd.engine.worker import RUN_JOB, WorkerPool
+from assistantd.errors import InvalidRequestError, not_found
+from assistantd.ids import new_id
+from assistantd.service.caller import Caller
+from assistantd.service.clock import Clock
+from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.service.messages import new_message_row
+from assistantd.service.rules import check_create_resources, check_tools
+from assistantd.store import jobs as job_store
+from assistantd.store import runs as run_store
+from assistantd.store.database import Conn, Database
+from assistantd.store.objects import ObjectTable
+from assistantd.store.tables import assistants, messages, run_steps, runs, threads
+from assistantd.wire.base import ListPage, ListQuery
+from assistantd.wire.runs import (
+    TERMINAL_RUN_STATUSES,
+    NamedToolChoice,
+    Run,
+    RunCreate,
+    RunStep,
+    RunUpdate,
+    SubmitToolOutputs,
+    ThreadAndRunCreate,
+    run_from_row,
+    step_from_row,
+)
+from assistantd.wire.threads import thread_to_wire
+from assistantd.wire.tools import (
+    Tool,
+    created_tool_resources_to_wire,
+    response_format_to_wire,
+    tool_resources_to_wire,
+    tool_to_wire,
+)
+
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+_STREAM_END = frozenset(
+    {f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES} | {"thread.run.requires_action"}
+)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    expires_seconds: int
+    keepalive_seconds: float
+
+
+class RunStream:
+    """Events for one streamed request: what happened before following began, then live ones.
+
+    Yields `(event, data)` pairs, `None` for a keep-alive pause, and ends after the run stops
+    or needs the client, with `done`. A failed run adds an `error` event first.
+    """
+
+    def __init__(
+        self, initial: list[Event], subscription: Subscription, keepalive_seconds: float
+    ) -> None:
+        self._initial = initial
+        self._subscription = subscription
+        self._keepalive = keepalive_seconds
+
+    async def events(self) -> AsyncIterator[Event | None]:
+        try:
+            for event in self._initial:
+                yield event
+            while True:
+                live = await self._subscription.next(self._keepalive)
+                if live is None:
+                    yield None
+                    continue
+                yield live
+                name, data = live
+                if name in _STREAM_END:
+                    if name == "thread.run.failed":
+                        error = data.get("last_error") or {}
+                        yield (
+                            "error",
+                            {
+                                "error": {
+                                    "message": error.get("message", "The run failed."),
+                                    "type": "server_error",
+                                    "param": None,
+                                    "code": error.get("code"),
+                                }
+                            },
+                        )
+                    yield ("done", "[DONE]")
+                    return
+        finally:
+            self._subscription.close()
+
+
+class RunService:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        pool: WorkerPool,
+        settings: RunSettings,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._pool = pool
+        self._settings = settings
+        self._clock = clock
+        self._runs = ObjectTable(runs)
+        self._steps = ObjectTable(run_steps)
+        self._assistants = ObjectTable(assistants)
+        self._threads = ObjectTable(threads)
+        self._messages = ObjectTable(messages)
+
+    # --- create -----------------------------------------------------------------------------
+
+    async def create(
+        self, caller: Caller, thread_id: str, body: RunCreate, include: Sequence[str]
+    ) -> Run | RunStream:
+        _check_include(include)
+        now = self._clock()
+        run_id = new_id("run")
+        async with self._db.write() as conn:
+            assistant = await self._assistant(conn, caller, body.assistant_id)
+            if not await run_store.lock_thread(conn, caller.project_id, thread_id):
+                raise not_found("thread", thread_id)
+            active = await run_store.active_run_id(conn, thread_id)
+            if active is not None:
+                raise InvalidRequestError(f"Thread {thread_id} already has an active run {active}.")
+            row = self._run_row(caller, run_id, thread_id, assistant, body, now, include)
+            if body.additional_messages:
+                await self._messages.insert_many(
+                    conn,
+                    [
+                        new_message_row(caller.project_id, thread_id, message, now)
+                        for message in body.additional_messages
+                    ],
+                )
+            await self._runs.insert(conn, row)
+            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
+        return self._started(row, job_id, stream=bool(body.stream), initial=[])
+
+    async def create_thread_and_run(
+        self, caller: Caller, body: ThreadAndRunCreate
+    ) -> Run | RunStream:
+        thread_body = body.thread
+        if thread_body is not None:
+            check_create_resources(thread_body.tool_resources)
+        now = self._clock()
+        thread_id = new_id("thread")
+        run_id = new_id("run")
+        thread_row = {
+            "id": thread_id,
+            "project_id": caller.project_id,
+            "created_at": now,
+            "tool_resources": created_tool_resources_to_wire(
+                thread_body.tool_resources if thread_body else None
+            ),
+            "metadata": (thread_body.metadata if thread_body else None) or {},
+        }
+        message_rows = [
+            new_message_row(caller.project_id, thread_id, message, now)
+            for message in (thread_body.messages if thread_body else [])
+        ]
+        async with self._db.write() as conn:
+            assistant = await self._assistant(conn, caller, body.assistant_id)
+            row = self._run_row(caller, run_id, thread_id, assistant, body, now, [])
+            if body.tool_resources is not None:
+                row["tool_resources"] = tool_resources_to_wire(body.tool_resources)
+            await self._threads.insert(conn, thread_row)
+            await self._messages.insert_many(conn, message_rows)
+            await self._runs.insert(conn, row)
+            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
+        created: list[Event] = [
+            ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
+        ]
+        return self._started(row, job_id, stream=bool(body.stream), initial=created)
+
+    def _run_row(
+        self,
+        caller: Caller,
+        run_id: str,
+        thread_id: str,
+        assistant: Any,
+        body: RunCreate | ThreadAndRunCreate,
+        now: int,
+        include: Sequence[str],
+    ) -> dict[str, Any]:
+        """The run with its effective settings: the request's overrides over the assistant's."""
+        tools: list[Tool] | None = body.tools
+        if tools is not None:
+            check_tools(tools)
+        effective_tools = (
+            [tool_to_wire(t) for t in tools] if tools is not None else assistant["tools"]
+        )
+        tool_choice = _tool_choice(body.tool_choice, effective_tools)
+        instructions = (
+            body.instructions
+            if "instructions" in body.model_fields_set
+            else assistant["instructions"]
+        ) or ""
+        additional = getattr(body, "additional_instructions", None)
+        if additional:
+            instructions = f"{instructions}\n\n{additional}" if instructions else additional
+        truncation = (
+            body.truncation_strategy.model_dump()
+            if body.truncation_strategy is not None
+            else {"type": "auto", "last_messages": None}
+        )
+        return {
+            "id": run_id,
+            "project_id": caller.project_id,
+            "thread_id": thread_id,
+            "assistant_id": assistant["id"],
+            "created_at": now,
+            "status": "queued",
+            "model": body.model or assistant["model"],
+            "instructions": instructions,
+            "tools": effective_tools,
+            "tool_resources": None,
+            "metadata": body.metadata or {},
+            "temperature": body.temperature
+            if body.temperature is not None
+            else assistant["temperature"],
+            "top_p": body.top_p if body.top_p is not None else assistant["top_p"],
+            "reasoning_effort": getattr(body, "reasoning_effort", None)
+            or assistant["reasoning_effort"],
+            "max_prompt_tokens": body.max_prompt_tokens,
+            "max_completion_tokens": body.max_completion_tokens,
+            "truncation_strategy": truncation,
+            "tool_choice": tool_choice,
+            "parallel_tool_calls": True
+            if body.parallel_tool_calls is None
+            else body.parallel_tool_calls,
+            "response_format": response_format_to_wire(body.response_format)
+            if body.response_format is not None
+            else assistant["response_format"] or "auto",
+            "include": list(include),
+            "required_action": None,
+            "last_error": None,
+            "incomplete_details": None,
+            "usage": None,
+            "expires_at": now + self._settings.expires_seconds,
+            "started_at": None,
+            "cancelled_at": None,
+            "failed_at": None,
+            "completed_at": None,
+        }
+
+    async def _assistant(self, conn: Conn, caller: Caller, assistant_id: str) -> Any:
+        assistant = await self._assistants.get(conn, caller.project_id, assistant_id)
+        if assistant is None:
+            raise not_found("assistant", assistant_id)
+        return assistant
+
+    async def _enqueue(self, conn: Conn, run_id: str, now: int, *, stream: bool) -> str:
+        if stream:
+            return await job_store.enqueue(
+                conn,
+                RUN_JOB,
+                run_id,
+                now,
+                owner=self._pool.owner,
+                lease_until_ms=self._pool.lease_until(),
+            )
+        return await job_store.enqueue(conn, RUN_JOB, run_id, now)
+
+    def _started(
+        self, row: dict[str, Any], job_id: str, *, stream: bool, initial: list[Event]
+    ) -> Run | RunStream:
+        run = run_from_row(row)
+        if not stream:
+            self._pool.wake()
+            return run
+        subscription = self._bus.subscribe(row["id"])
+        payload = run.model_dump(mode="json")
+        events = [*initial, ("thread.run.created", payload), ("thread.run.queued", payload)]
+        self._pool.execute_claimed(job_id, row["id"])
+        return RunStream(events, subscription, self._settings.keepalive_seconds)
+
+    # --- read -------------------------------------------------------------------------------
+
+    async def get(self, caller: Caller, thread_id: str, run_id: str) -> Run:
+        async with self._db.read() as conn:
+            row = await self._runs.get(
+                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+            )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, run_id)
+        return run_from_row(row)
+
+    async def list(self, caller: Caller, thread_id: str, query: ListQuery) -> ListPage[Run]:
+        async with cursor_errors(), self._db.read() as conn:
+            page = await self._runs.page(
+                conn, caller.project_id, page_request(query), runs.c.thread_id == thread_id
+            )
+            if not page.rows and not await self._threads.get(conn, caller.project_id, thread_id):
+                raise not_found("thread", thread_id)
+        return to_list(page, run_from_row)
+
+    async def update(self, caller: Caller, thread_id: str, run_id: str, body: RunUpdate) -> Run:
+        async with self._db.write() as conn:
+            if "metadata" in body.model_fields_set:
+                row = await self._runs.update(
+                    conn,
+                    caller.project_id,
+                    run_id,
+                    {"metadata": body.metadata or {}},
+                    runs.c.thread_id == thread_id,
+                )
+            else:
+                row = await self._runs.get(
+                    conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+                )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, run_id)
+        return run_from_row(row)
+
+    async def list_steps(
+        self, caller: Caller, thread_id: str, run_id: str, query: ListQuery, include: Sequence[str]
+    ) -> ListPage[RunStep]:
+        _check_include(include)
+        async with cursor_errors(), self._db.read() as conn:
+            run = await self._runs.get(
+                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+            )
+            if run is None:
+                raise await self._missing(conn, caller, thread_id, run_id)
+            page = await self._steps.page(
+                conn, caller.project_id, page_request(query), run_steps.c.run_id == run_id
+            )
+        return to_list(page, step_from_row)
+
+    async def get_step(
+        self, caller: Caller, thread_id: str, run_id: str, step_id: str, include: Sequence[str]
+    ) -> RunStep:
+        _check_include(include)
+        async with self._db.read() as conn:
+            row = await self._steps.get(
+                conn,
+                caller.project_id,
+                step_id,
+                run_steps.c.run_id == run_id,
+                run_steps.c.thread_id == thread_id,
+            )
+            if row is None:
+                run = await self._runs.get(
+                    conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+                )
+                if run is None:
+                    raise await self._missing(conn, caller, thread_id, run_id)
+                raise not_found("run step", step_id)
+        return step_from_row(row)
+
+    async def _missing(self, conn: Conn, caller: Caller, thread_id: str, run_id: str) -> Exception:
+        if await self._threads.get(conn, caller.project_id, thread_id) is None:
+            return not_found("thread", thread_id)
+        return not_found("run", run_id)
+
+    # --- cancel and tool outputs ------------------------------------------------------------
+
+    async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> Run:
+        now = self._clock()
+        closed: list[Any] = []
+        async with self._db.write() as conn:
+            row = await self._runs.get(
+                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+            )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, run_id)
+            status = row["status"]
+            if status in TERMINAL_RUN_STATUSES:
+                raise InvalidRequestError(f"Cannot cancel run with status '{status}'.")
+            if status == "in_progress":
+                row = await run_store.set_run(conn, run_id, {"status": "cancelling"}, "in_progress")
+            elif status in ("queued", "requires_action"):
+                for step in await run_store.steps_of(conn, run_id):
+                    if step["status"] == "in_progress":
+                        closed.append(
+                            await run_store.set_step(
+                                conn, step["id"], {"status": "cancelled", "cancelled_at": now}
+                            )
+                        )
+                row = await run_store.set_run(
+                    conn,
+                    run_id,
+                    {"status": "cancelled", "cancelled_at": now, "required_action": None},
+                    status,
+                )
+            if row is None:  # the run moved on meanwhile; report what it is now
+                row = await run_store.get_run(conn, run_id)
+        assert row is not None
+        if row["status"] == "cancelling":
+            self._bus.request_cancel(run_id)
+        elif row["status"] == "cancelled":
+            for step in closed:
+                self._bus.publish(
+                    run_id, "thread.run.step.cancelled", step_from_row(step).model_dump(mode="json")
+                )
+            self._bus.publish(
+                run_id, "thread.run.cancelled", run_from_row(row).model_dump(mode="json")
+            )
+        return run_from_row(row)
+
+    async def submit_tool_outputs(
+        self, caller: Caller, thread_id: str, run_id: str, body: SubmitToolOutputs
+    ) -> Run | RunStream:
+        now = self._clock()
+        async with self._db.write() as conn:
+            row = await self._runs.get(
+                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
+            )
+            if row is None:
+                raise await self._missing(conn, caller, thread_id, run_id)
+            if row["status"] != "requires_action":
+                raise InvalidRequestError(
+                    f"Runs in status '{row['status']}' do not accept tool outputs."
+                )
+            if now >= row["expires_at"]:
+                raise InvalidRequestError(
+                    f"Run {run_id} has expired and no longer accepts tool outputs."
+                )
+            pending: list[str] = [
+                c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]
+            ]
+            given = [output.tool_call_id for output in body.tool_outputs]
+            if sorted(given) != sorted(pending):
+                raise InvalidRequestError(
+                    f"Expected tool outputs for call ids {pending}, got {given}. Submit every "
+                    "pending call's output exactly once, in one request.",
+                    param="tool_outputs",
+                )
+            outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
+            open_step = next(
+                s
+                for s in await run_store.steps_of(conn, run_id)
+                if s["type"] == "tool_calls" and s["status"] == "in_progress"
+            )
+            details = dict(open_step["step_details"])
+            details["tool_calls"] = [
+                {**c, "function": {**c["function"], "output": outputs[c["id"]]}}
+                if c["id"] in outputs
+                else c
+                for c in details["tool_calls"]
+            ]
+            step = await run_store.set_step(
+                conn,
+                open_step["id"],
+                {"step_details": details, "status": "completed", "completed_at": now},
+            )
+            row = await run_store.set_run(
+                conn,
+                run_id,
+                {"status": "queued", "required_action": None},
+                "requires_action",
+            )
+            assert row is not None
+            assert step is not None
+            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
+        completed: list[Event] = [
+            ("thread.run.step.completed", step_from_row(step).model_dump(mode="json"))
+        ]
+        if body.stream:
+            return self._started(dict(row), job_id, stream=True, initial=completed)
+        self._bus.publish(run_id, *completed[0])
+        return self._started(dict(row), job_id, stream=False, initial=[])
+
+
+def _check_include(include: Sequence[str]) -> None:
+    for value in include:
+        if value != FILE_SEARCH_CONTENT:
+            raise InvalidRequestError(
+                f"Invalid value: '{value}'. Supported values are: '{FILE_SEARCH_CONTENT}'.",
+                param="include",
+            )
+
+
+def _tool_choice(choice: Any, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+    if choice is None:
+        return "auto"
+    if isinstance(choice, str):
+        if choice == "required" and not tools:
+            raise InvalidRequestError(
+                "tool_choice 'required' needs at least one tool.", param="tool_choice"
+            )
+        return str(choice)
+    assert isinstance(choice, NamedToolChoice)
+    if choice.type == "function":
+        if choice.function is None:
+            raise InvalidRequestError(
+                "Missing required parameter: 'tool_choice.function'.", param="tool_choice.function"
+            )
+        names = {t["function"]["name"] for t in tools if t["type"] == "function"}
+        if choice.function.name not in names:
+            raise InvalidRequestError(
+                f"tool_choice names the function '{choice.function.name}', which is not among "
+                "the run's tools.",
+                param="tool_choice.function.name",
+            )
+        return {"type": "function", "function": {"name": choice.function.name}}
+    if not any(t["type"] == choice.type for t in tools):
+        raise InvalidRequestError(
+            f"tool_choice asks for {choice.type}, which is not among the run's tools.",
+            param="tool_choice",
+        )
+    return {"type": choice.type}

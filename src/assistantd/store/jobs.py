@@ -1,0 +1,91 @@
+"""The durable job queue: one row per pending unit of work, claimed with a renewable lease.
+
+A job is `queued` until a worker claims it (`running`, with `owner` and `lease_until_ms`); the
+owner renews the lease while it works and deletes the row when done. A job whose lease ran out
+(its worker died) is claimable again, so every accepted job is eventually finished by someone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import RowMapping, and_, delete, insert, or_, select, update
+
+from assistantd.ids import new_id
+from assistantd.store.database import Conn
+from assistantd.store.tables import jobs
+
+
+async def enqueue(
+    conn: Conn,
+    kind: str,
+    ref_id: str,
+    now: int,
+    *,
+    owner: str | None = None,
+    lease_until_ms: int | None = None,
+) -> str:
+    """Add a job; with `owner` it is created already claimed by that worker."""
+    job_id = new_id("job")
+    await conn.execute(
+        insert(jobs).values(
+            id=job_id,
+            kind=kind,
+            ref_id=ref_id,
+            status="queued" if owner is None else "running",
+            owner=owner,
+            lease_until_ms=lease_until_ms,
+            attempts=0 if owner is None else 1,
+            created_at=now,
+        )
+    )
+    return job_id
+
+
+async def claim_next(
+    conn: Conn, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
+) -> RowMapping | None:
+    """Claim the oldest queued job, or a running one whose lease has expired."""
+    claimable = or_(
+        jobs.c.status == "queued",
+        and_(jobs.c.status == "running", jobs.c.lease_until_ms < now_ms),
+    )
+    candidate = select(jobs.c.id).where(claimable).order_by(jobs.c.seq).limit(1)
+    if skip_locked:
+        candidate = candidate.with_for_update(skip_locked=True)
+    job_id = (await conn.execute(candidate)).scalar()
+    if job_id is None:
+        return None
+    claimed = (
+        update(jobs)
+        .where(jobs.c.id == job_id, claimable)
+        .values(
+            status="running",
+            owner=owner,
+            lease_until_ms=lease_until_ms,
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(*jobs.c)
+    )
+    return (await conn.execute(claimed)).mappings().first()
+
+
+async def renew(conn: Conn, job_id: str, owner: str, lease_until_ms: int) -> bool:
+    """Extend the lease; False means the job is no longer ours (reclaimed or finished)."""
+    query = (
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status == "running")
+        .values(lease_until_ms=lease_until_ms)
+    )
+    return bool((await conn.execute(query)).rowcount)
+
+
+async def finish(conn: Conn, job_id: str) -> None:
+    await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+
+async def release(conn: Conn, job_id: str, owner: str) -> None:
+    """Give a claimed job back to the queue (e.g. on shutdown before it started)."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.owner == owner)
+        .values(status="queued", owner=None, lease_until_ms=None)
+    )

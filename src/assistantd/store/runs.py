@@ -1,0 +1,75 @@
+"""Queries for runs and run steps beyond the generic object table ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import RowMapping, select, update
+
+from assistantd.store.database import Conn
+from assistantd.store.tables import messages, run_steps, runs, threads
+
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+
+
+async def active_run_id(conn: Conn, thread_id: str) -> str | None:
+    """The thread's active run, if any (the thread lock)."""
+    query = (
+        select(runs.c.id).where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE)).limit(1)
+    )
+    return (await conn.execute(query)).scalar()
+
+
+async def get_run(conn: Conn, run_id: str) -> RowMapping | None:
+    return (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+
+
+async def set_run(
+    conn: Conn, run_id: str, values: dict[str, Any], *statuses: str
+) -> RowMapping | None:
+    """Update a run, only if it is (still) in one of `statuses` when given; the new row or None."""
+    query = update(runs).where(runs.c.id == run_id)
+    if statuses:
+        query = query.where(runs.c.status.in_(statuses))
+    row = (await conn.execute(query.values(**values).returning(*runs.c))).mappings().first()
+    return row
+
+
+async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
+    query = select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq)
+    return list((await conn.execute(query)).mappings().all())
+
+
+async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMapping | None:
+    query = update(run_steps).where(run_steps.c.id == step_id).values(**values)
+    return (await conn.execute(query.returning(*run_steps.c))).mappings().first()
+
+
+async def set_message(conn: Conn, message_id: str, values: dict[str, Any]) -> RowMapping | None:
+    query = update(messages).where(messages.c.id == message_id).values(**values)
+    return (await conn.execute(query.returning(*messages.c))).mappings().first()
+
+
+async def thread_messages(conn: Conn, thread_id: str) -> list[RowMapping]:
+    """Every message of a thread, oldest first (the model's view of the conversation)."""
+    query = select(messages).where(messages.c.thread_id == thread_id).order_by(messages.c.seq)
+    return list((await conn.execute(query)).mappings().all())
+
+
+async def expired_idle_runs(conn: Conn, now: int) -> list[RowMapping]:
+    """Runs past their deadline that no worker is executing (queued or waiting for outputs)."""
+    query = select(runs).where(
+        runs.c.status.in_(("queued", "requires_action")), runs.c.expires_at < now
+    )
+    return list((await conn.execute(query)).mappings().all())
+
+
+async def lock_thread(conn: Conn, project_id: str, thread_id: str) -> bool:
+    """Lock the thread row for this transaction (PostgreSQL; SQLite's write lock already
+    serialises writers) so that the active-run check and the insert cannot interleave."""
+    query = (
+        select(threads.c.id)
+        .where(threads.c.id == thread_id, threads.c.project_id == project_id)
+        .with_for_update()
+    )
+    return (await conn.execute(query)).scalar() is not None
