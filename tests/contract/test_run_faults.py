@@ -7,6 +7,7 @@ from pathlib import Path
 import openai
 
 from tests.conftest import ServerFactory, sdk_client
+from tests.support.server import free_port
 from tests.support.upstream import CutStream, Hang, HttpError, Malformed, ScriptedUpstream, Text
 
 POLL = {"poll_interval_ms": 20}
@@ -114,6 +115,25 @@ def test_an_upstream_that_hangs_times_out(
         assert run.last_error is not None
         assert run.last_error.code == "server_error"
         assert len(model.requests) == 2
+    finally:
+        server.stop()
+
+
+def test_an_unreachable_upstream_fails_the_run(make_server: ServerFactory) -> None:
+    closed = free_port()  # nothing listens there
+    server = make_server(
+        env={
+            "ASSISTANTD_UPSTREAM_BASE_URL": f"http://127.0.0.1:{closed}/v1",
+            "ASSISTANTD_UPSTREAM_RETRY_BASE_SECONDS": "0.01",
+        },
+        with_upstream=False,
+    ).start()
+    try:
+        _, run = run_once(sdk_client(server))
+        assert run.status == "failed"
+        assert run.last_error is not None
+        assert run.last_error.code == "server_error"
+        assert "Could not reach the model upstream" in run.last_error.message
     finally:
         server.stop()
 

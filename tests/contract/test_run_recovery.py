@@ -111,3 +111,39 @@ def test_runs_expire_at_their_deadline(make_server: ServerFactory, model: Script
         assert partial.incomplete_details.reason == "run_expired"
     finally:
         server.stop()
+
+
+def test_cancel_a_queued_run_and_a_cancelling_one(
+    make_server: ServerFactory, model: ScriptedUpstream
+) -> None:
+    server = make_server(env={"ASSISTANTD_WORKERS": "1"}).start()
+    try:
+        client = sdk_client(server)
+        assistant_id = client.beta.assistants.create(model="gpt-4o").id
+        busy = client.beta.threads.create(messages=[{"role": "user", "content": "long"}])
+        model.push(Text("slow " * 100, chunk_size=5, chunk_delay=0.03))
+        running = client.beta.threads.runs.create(thread_id=busy.id, assistant_id=assistant_id)
+        model.wait_for_requests(1)
+        other = client.beta.threads.create(messages=[{"role": "user", "content": "short"}])
+        queued = client.beta.threads.runs.create(thread_id=other.id, assistant_id=assistant_id)
+        assert client.beta.threads.runs.retrieve(queued.id, thread_id=other.id).status == "queued"
+
+        cancelled = client.beta.threads.runs.cancel(queued.id, thread_id=other.id)
+        assert cancelled.status == "cancelled"
+        assert cancelled.cancelled_at is not None
+
+        first = client.beta.threads.runs.cancel(running.id, thread_id=busy.id)
+        assert first.status == "cancelling"
+        try:
+            again = client.beta.threads.runs.cancel(running.id, thread_id=busy.id)
+            assert again.status in ("cancelling", "cancelled"), "cancelling twice is no error"
+        except openai.BadRequestError as exc:  # the worker finished cancelling in between
+            assert "status 'cancelled'" in exc.body["message"]  # type: ignore[index]  # noqa: PT017
+        final = client.beta.threads.runs.poll(running.id, thread_id=busy.id, **POLL)
+        assert final.status == "cancelled"
+        assert len(model.requests) == 1, "the cancelled queued run never reached the model"
+        assert client.beta.threads.runs.retrieve(queued.id, thread_id=other.id).status == (
+            "cancelled"
+        )
+    finally:
+        server.stop()
