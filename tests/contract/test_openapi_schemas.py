@@ -185,3 +185,40 @@ def test_error_body(client: openai.OpenAI) -> None:
         client.beta.threads.retrieve("thread_doesnotexist")
     assert caught.value.status_code == 404
     assert_matches_schema(caught.value.response.json(), "ErrorResponse")
+
+
+def test_run_and_step_objects(client: openai.OpenAI, model: Any) -> None:
+    from tests.support.upstream import Text, ToolCalls
+
+    assistant_id = client.beta.assistants.create(model=MODEL, tools=[FUNCTION_TOOL]).id
+    thread_id = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}]).id
+    model.push(ToolCalls([("get_weather", '{"city": "Oslo"}')]), Text("Cold."))
+    created = body(
+        client.beta.threads.runs.with_raw_response.create(
+            thread_id=thread_id, assistant_id=assistant_id
+        )
+    )
+    assert_object(created, "RunObject")
+    run = client.beta.threads.runs.poll(created["id"], thread_id=thread_id, poll_interval_ms=20)
+    assert run.status == "requires_action"
+    waiting = body(client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=thread_id))
+    assert_object(waiting, "RunObject")
+    call_id = waiting["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]
+    client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=thread_id,
+        tool_outputs=[{"tool_call_id": call_id, "output": "-5C"}],
+        poll_interval_ms=20,
+    )
+    done = body(client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=thread_id))
+    assert done["status"] == "completed"
+    assert_object(done, "RunObject")
+    runs = body(client.beta.threads.runs.with_raw_response.list(thread_id))
+    assert_matches_schema(runs, "ListRunsResponse")
+    steps = body(client.beta.threads.runs.steps.with_raw_response.list(run.id, thread_id=thread_id))
+    assert_matches_schema(steps, "ListRunStepsResponse")
+    assert [s["type"] for s in steps["data"]] == ["message_creation", "tool_calls"]
+    for step in steps["data"]:
+        assert_object(step, "RunStepObject")
+    message = body(client.beta.threads.messages.with_raw_response.list(thread_id))["data"][0]
+    assert_object(message, "MessageObject")

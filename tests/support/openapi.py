@@ -26,7 +26,20 @@ def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
     """The whole spec document, parsed once per session."""
     with path.open("rb") as handle:
         spec: dict[str, Any] = yaml.load(handle, Loader=_Loader)
-    return spec
+    return _with_nullable(spec)
+
+
+def _with_nullable(node: Any) -> Any:
+    """OpenAPI 3.0's `nullable: true` (still used by some schemas, e.g. RunObject) as the JSON
+    Schema it means: the schema, or null. JSON Schema validators ignore the keyword otherwise."""
+    if isinstance(node, list):
+        return [_with_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _with_nullable(value) for key, value in node.items()}
+    if converted.pop("nullable", False) is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
 
 
 def component_schema(name: str) -> dict[str, Any]:
