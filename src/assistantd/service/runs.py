@@ -150,7 +150,7 @@ class RunService:
                 )
             await self._runs.insert(conn, row)
             job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
-        return self._started(row, job_id, stream=bool(body.stream), initial=[])
+        return self._started(row, job_id, stream=bool(body.stream), initial=[], created=True)
 
     async def create_thread_and_run(
         self, caller: Caller, body: ThreadAndRunCreate
@@ -186,7 +186,7 @@ class RunService:
         created: list[Event] = [
             ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
         ]
-        return self._started(row, job_id, stream=bool(body.stream), initial=created)
+        return self._started(row, job_id, stream=bool(body.stream), initial=created, created=True)
 
     def _run_row(
         self,
@@ -278,15 +278,28 @@ class RunService:
         return await job_store.enqueue(conn, RUN_JOB, run_id, now)
 
     def _started(
-        self, row: dict[str, Any], job_id: str, *, stream: bool, initial: list[Event]
+        self,
+        row: dict[str, Any],
+        job_id: str,
+        *,
+        stream: bool,
+        initial: list[Event],
+        created: bool,
     ) -> Run | RunStream:
+        """Hand the run to the workers; for a stream, the events so far and a subscription.
+
+        `created` is False when an existing run is resumed (tool outputs): it is queued again,
+        not created again."""
         run = run_from_row(row)
         if not stream:
             self._pool.wake()
             return run
         subscription = self._bus.subscribe(row["id"])
         payload = run.model_dump(mode="json")
-        events = [*initial, ("thread.run.created", payload), ("thread.run.queued", payload)]
+        events = list(initial)
+        if created:
+            events.append(("thread.run.created", payload))
+        events.append(("thread.run.queued", payload))
         self._pool.execute_claimed(job_id, row["id"])
         return RunStream(events, subscription, self._settings.keepalive_seconds)
 
@@ -473,9 +486,9 @@ class RunService:
             ("thread.run.step.completed", step_from_row(step).model_dump(mode="json"))
         ]
         if body.stream:
-            return self._started(dict(row), job_id, stream=True, initial=completed)
+            return self._started(dict(row), job_id, stream=True, initial=completed, created=False)
         self._bus.publish(run_id, *completed[0])
-        return self._started(dict(row), job_id, stream=False, initial=[])
+        return self._started(dict(row), job_id, stream=False, initial=[], created=False)
 
 
 def _check_include(include: Sequence[str]) -> None:
