@@ -102,21 +102,18 @@ def _message(error: ErrorDetails, param: str, siblings: list[ErrorDetails]) -> s
         )
         wanted = " or ".join(expected) if len(expected) <= 2 else "one of " + ", ".join(expected)
         return f"Invalid type for '{param}': expected {wanted}, but got {json_kind(value)} instead."
-    if kind in ("string_too_long", "too_long"):
-        limit = ctx.get("max_length")
-        noun = "string" if kind == "string_too_long" else "array"
-        return (
-            f"Invalid '{param}': {noun} too long. Expected {'a' if noun == 'string' else 'an'} "
-            f"{noun} with maximum length {limit}, but got {'a' if noun == 'string' else 'an'} "
-            f"{noun} with length {len(value) if hasattr(value, '__len__') else '?'} instead."
+    if kind in ("string_too_long", "too_long", "string_too_short", "too_short"):
+        noun, article = ("string", "a") if kind.startswith("string") else ("array", "an")
+        extreme, length_limit = (
+            ("maximum", ctx.get("max_length"))
+            if kind.endswith("long")
+            else ("minimum", ctx.get("min_length"))
         )
-    if kind in ("string_too_short", "too_short"):
-        limit = ctx.get("min_length")
-        noun = "string" if kind == "string_too_short" else "array"
+        size = len(value) if hasattr(value, "__len__") else "?"
         return (
-            f"Invalid '{param}': {noun} too short. Expected {'a' if noun == 'string' else 'an'} "
-            f"{noun} with minimum length {limit}, but got {'a' if noun == 'string' else 'an'} "
-            f"{noun} with length {len(value) if hasattr(value, '__len__') else '?'} instead."
+            f"Invalid '{param}': {noun} too {kind.rsplit('_', 1)[1]}. Expected {article} {noun} "
+            f"with {extreme} length {length_limit}, but got {article} {noun} with length {size} "
+            "instead."
         )
     if kind in ("greater_than_equal", "greater_than"):
         sign = ">=" if kind == "greater_than_equal" else ">"
