@@ -461,14 +461,15 @@ class RunExecutor:
                 )
             else:
                 values.update(status="completed", completed_at=now)
-            step_usage = None if turn.calls else turn_usage
+            # A turn that also called tools reports its usage once, on the tool step.
+            step_usage = {"prompt_tokens": 0, "completion_tokens": 0} if turn.calls else turn_usage
             async with self._db.write() as conn:
                 message = await run_store.set_message(conn, turn.message_id, values)
                 assert turn.message_step_id is not None
                 step = await run_store.set_step(
                     conn,
                     turn.message_step_id,
-                    {"status": "completed", "completed_at": now, "usage": step_usage or turn_usage},
+                    {"status": "completed", "completed_at": now, "usage": step_usage},
                 )
                 await run_store.set_run(conn, run_id, {"usage": usage})
             if message is not None:
