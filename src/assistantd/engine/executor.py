@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert
 
 from assistantd.engine.bus import EventBus
 from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
@@ -25,7 +25,7 @@ from assistantd.providers.base import ChatRequest, ProviderError
 from assistantd.providers.routing import ModelRouter
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
-from assistantd.store.tables import messages, run_steps
+from assistantd.store.tables import messages, run_steps, runs
 from assistantd.wire.messages import message_to_wire
 from assistantd.wire.runs import run_from_row, step_from_row
 
@@ -112,14 +112,23 @@ class RunExecutor:
     # --- the loop ---------------------------------------------------------------------------
 
     async def _execute(self, run_id: str, attempt: int) -> None:
-        async with self._db.read() as conn:
-            run = await run_store.get_run(conn, run_id)
-        if run is None or run["status"] not in ("queued", "in_progress", "cancelling"):
+        now = self._clock()
+        # One statement in the common case: start the run if it is still startable.
+        async with self._db.write() as conn:
+            run = await run_store.set_run(
+                conn,
+                run_id,
+                {"status": "in_progress", "started_at": func.coalesce(runs.c.started_at, now)},
+                "queued",
+                "in_progress",
+            )
+        if run is None:
+            async with self._db.read() as conn:
+                current = await run_store.get_run(conn, run_id)
+            if current is not None and current["status"] == "cancelling":
+                await self._end(run_id, "cancelled")
             return  # deleted, finished, or waiting for outputs: nothing to do
-        if run["status"] == "cancelling":
-            await self._end(run_id, "cancelled")
-            return
-        if self._clock() >= run["expires_at"]:
+        if now >= run["expires_at"]:
             await self._end(run_id, "expired")
             return
         if attempt > self._config.max_attempts:
@@ -134,17 +143,6 @@ class RunExecutor:
             return
         if attempt > 1:
             await self._discard_unfinished(run_id)
-        now = self._clock()
-        async with self._db.write() as conn:
-            run = await run_store.set_run(
-                conn,
-                run_id,
-                {"status": "in_progress", "started_at": run["started_at"] or now},
-                "queued",
-                "in_progress",
-            )
-        if run is None:
-            return
         self._publish_run(run, "thread.run.in_progress")
 
         unavailable = _unavailable_tool(run["tools"])
@@ -194,7 +192,8 @@ class RunExecutor:
             thread_rows = await run_store.thread_messages(conn, run["thread_id"])
             steps = await run_store.steps_of(conn, run_id)
         if run["status"] != "in_progress":
-            await self._end(run_id, "cancelled" if run["status"] == "cancelling" else run["status"])
+            if run["status"] == "cancelling":
+                await self._end(run_id, "cancelled")
             return "done"
         usage = dict(run["usage"] or {"prompt_tokens": 0, "completion_tokens": 0})
         history = [m for m in thread_rows if m["run_id"] != run_id]
@@ -463,6 +462,12 @@ class RunExecutor:
                 values.update(status="completed", completed_at=now)
             # A turn that also called tools reports its usage once, on the tool step.
             step_usage = {"prompt_tokens": 0, "completion_tokens": 0} if turn.calls else turn_usage
+            # The common ending (a plain answer) completes message, step and run in one
+            # transaction; the run only if nobody cancelled it meanwhile.
+            finishing = not turn.calls and not cut_by_budget
+            run_values: dict[str, Any] = {"usage": usage}
+            if finishing:
+                run_values.update(status="completed", completed_at=now, required_action=None)
             async with self._db.write() as conn:
                 message = await run_store.set_message(conn, turn.message_id, values)
                 assert turn.message_step_id is not None
@@ -471,7 +476,9 @@ class RunExecutor:
                     turn.message_step_id,
                     {"status": "completed", "completed_at": now, "usage": step_usage},
                 )
-                await run_store.set_run(conn, run_id, {"usage": usage})
+                ended = await run_store.set_run(
+                    conn, run_id, run_values, *(("in_progress",) if finishing else ())
+                )
             if message is not None:
                 self._publish_message(
                     message,
@@ -479,6 +486,12 @@ class RunExecutor:
                 )
             if step is not None:
                 self._publish_step(step, "thread.run.step.completed")
+            if finishing:
+                if ended is not None:
+                    self._publish_run(ended, "thread.run.completed")
+                else:  # cancelled while the answer was being written
+                    await self._end(run_id, "cancelled")
+                return "done"
         if not turn.calls:
             if cut_by_budget:
                 await self._end(run_id, "incomplete", incomplete="max_completion_tokens")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+import orjson
 
 from assistantd.providers.base import (
     ChatDelta,
@@ -58,9 +59,27 @@ class OpenAICompatibleProvider:
         if self._include_usage:
             params["stream_options"] = {"include_usage": True}
         try:
-            stream = await self._client.chat.completions.create(stream=True, **params)
-            async for chunk in stream:
-                yield _delta(chunk)
+            # The raw event stream, parsed here: building the SDK's pydantic model for every
+            # chunk cost more CPU than the rest of a run's bookkeeping.
+            async with self._client.chat.completions.with_streaming_response.create(
+                stream=True, **params
+            ) as response:
+                async for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue  # blank separators, comments, `event:` lines
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        return
+                    chunk = orjson.loads(payload)
+                    if isinstance(chunk, dict) and "error" in chunk:
+                        raise ProviderError(
+                            "server_error",
+                            f"The model upstream reported an error: {chunk['error']}",
+                            retryable=True,
+                        )
+                    yield _delta(chunk)
+        except ProviderError:
+            raise
         except openai.RateLimitError as exc:
             raise ProviderError("rate_limit_exceeded", _describe(exc), retryable=True) from exc
         except openai.APIStatusError as exc:
@@ -71,7 +90,7 @@ class OpenAICompatibleProvider:
             raise ProviderError(
                 "server_error", f"Could not reach the model upstream: {exc}", retryable=True
             ) from exc
-        except (json.JSONDecodeError, openai.APIError, ValueError, KeyError) as exc:
+        except (json.JSONDecodeError, openai.APIError, ValueError, KeyError, TypeError) as exc:
             raise ProviderError(
                 "server_error", f"The model upstream sent a malformed stream: {exc}", retryable=True
             ) from exc
@@ -83,30 +102,35 @@ class OpenAICompatibleProvider:
             ) from exc
 
 
-def _delta(chunk: Any) -> ChatDelta:
+def _delta(chunk: dict[str, Any]) -> ChatDelta:
+    """One `chat.completion.chunk` (as parsed JSON) as a provider-neutral delta."""
     usage = None
-    if getattr(chunk, "usage", None) is not None:
+    raw_usage = chunk.get("usage")
+    if raw_usage:
         usage = Usage(
-            prompt_tokens=int(chunk.usage.prompt_tokens or 0),
-            completion_tokens=int(chunk.usage.completion_tokens or 0),
+            prompt_tokens=int(raw_usage.get("prompt_tokens") or 0),
+            completion_tokens=int(raw_usage.get("completion_tokens") or 0),
         )
-    if not chunk.choices:
+    choices = chunk.get("choices") or []
+    if not choices:
         return ChatDelta(usage=usage)
-    choice = chunk.choices[0]
-    delta = choice.delta
-    calls = [
-        ToolCallDelta(
-            index=call.index,
-            id=call.id,
-            name=call.function.name if call.function else None,
-            arguments=(call.function.arguments or "") if call.function else "",
+    choice = choices[0]
+    delta = choice.get("delta") or {}
+    calls = []
+    for call in delta.get("tool_calls") or []:
+        function = call.get("function") or {}
+        calls.append(
+            ToolCallDelta(
+                index=int(call.get("index", 0)),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )
         )
-        for call in (delta.tool_calls or [])
-    ]
     return ChatDelta(
-        content=delta.content or "",
+        content=delta.get("content") or "",
         tool_calls=calls,
-        finish_reason=choice.finish_reason,
+        finish_reason=choice.get("finish_reason"),
         usage=usage,
     )
 

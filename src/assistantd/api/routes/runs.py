@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from assistantd.api.caller import beta_caller, services_of
 from assistantd.api.request import list_query, read_body, read_query
 from assistantd.api.responses import json_response
 from assistantd.api.sse import sse_response
-from assistantd.service.caller import Caller
 from assistantd.service.runs import RunStream
 from assistantd.wire.runs import Run, RunCreate, RunUpdate, SubmitToolOutputs, ThreadAndRunCreate
 
@@ -29,34 +28,30 @@ def _started(result: Run | RunStream) -> Response:
 
 
 @router.post("/threads/runs")
-async def create_thread_and_run(
-    request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def create_thread_and_run(request: Request) -> Response:
+    caller = await beta_caller(request)
     body = await read_body(request, ThreadAndRunCreate)
     return _started(await services_of(request).runs.create_thread_and_run(caller, body))
 
 
 @router.post("/threads/{thread_id}/runs")
-async def create_run(
-    thread_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def create_run(thread_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     include = _include(request)
     body = await read_body(request, RunCreate)
     return _started(await services_of(request).runs.create(caller, thread_id, body, include))
 
 
 @router.get("/threads/{thread_id}/runs")
-async def list_runs(
-    thread_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def list_runs(thread_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     query = list_query(read_query(request))
     return json_response(await services_of(request).runs.list(caller, thread_id, query))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(
-    thread_id: str, run_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def get_run(thread_id: str, run_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     services = services_of(request)
     run = await services.runs.get(caller, thread_id, run_id)
     # The SDK's poll helpers wait this long between GETs when the caller set no interval.
@@ -65,33 +60,29 @@ async def get_run(
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
-async def update_run(
-    thread_id: str, run_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def update_run(thread_id: str, run_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     body = await read_body(request, RunUpdate)
     return json_response(await services_of(request).runs.update(caller, thread_id, run_id, body))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-async def cancel_run(
-    thread_id: str, run_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def cancel_run(thread_id: str, run_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     return json_response(await services_of(request).runs.cancel(caller, thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs")
-async def submit_tool_outputs(
-    thread_id: str, run_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def submit_tool_outputs(thread_id: str, run_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     body = await read_body(request, SubmitToolOutputs)
     runs = services_of(request).runs
     return _started(await runs.submit_tool_outputs(caller, thread_id, run_id, body))
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
-async def list_steps(
-    thread_id: str, run_id: str, request: Request, caller: Caller = Depends(beta_caller)
-) -> Response:
+async def list_steps(thread_id: str, run_id: str, request: Request) -> Response:
+    caller = await beta_caller(request)
     params = read_query(request, repeatable=(INCLUDE,))
     include = request.query_params.getlist(INCLUDE)
     runs = services_of(request).runs
@@ -106,8 +97,8 @@ async def get_step(
     run_id: str,
     step_id: str,
     request: Request,
-    caller: Caller = Depends(beta_caller),
 ) -> Response:
+    caller = await beta_caller(request)
     include = _include(request)
     runs = services_of(request).runs
     return json_response(await runs.get_step(caller, thread_id, run_id, step_id, include))
