@@ -285,6 +285,10 @@ class RunExecutor:
                         await self._on_text(run, turn, delta.content)
                     for call in delta.tool_calls:
                         await self._on_tool_call(run, turn, call)
+                    if delta.content or delta.tool_calls:
+                        # Let the streams send this fragment now: SQLite calls never yield, so
+                        # a burst of chunks would otherwise be held until the turn is written.
+                        await asyncio.sleep(0)
                     if delta.finish_reason:
                         turn.finish_reason = delta.finish_reason
                 return

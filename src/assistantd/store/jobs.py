@@ -51,12 +51,10 @@ async def claim_next(
     candidate = select(jobs.c.id).where(claimable).order_by(jobs.c.seq).limit(1)
     if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True)
-    job_id = (await conn.execute(candidate)).scalar()
-    if job_id is None:
-        return None
+    # One statement: the claim is the UPDATE of the row the subquery picked.
     claimed = (
         update(jobs)
-        .where(jobs.c.id == job_id, claimable)
+        .where(jobs.c.id == candidate.scalar_subquery())
         .values(
             status="running",
             owner=owner,
