@@ -89,7 +89,7 @@ def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     upgrade(settings.resolved_database_url)
     exposed = not is_loopback(settings.host) and not settings.insecure_no_auth
-    if exposed and not _with_auth(settings, lambda auth: auth.any_active_key()):
+    if exposed and not _with_auth(settings, lambda auth: auth.any_key()):
         typer.echo(
             f"Refusing to listen on {settings.host}: no API key exists, so anyone who can "
             "reach this address could use the server. Create one with "

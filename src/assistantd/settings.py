@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=0, ge=0, description="requests per minute per API key; 0 = unlimited"
     )
     poll_after_ms: int = Field(default=500, ge=0)
+    auth_cache_seconds: float = Field(
+        default=1.0, ge=0, description="how long an API key check is remembered (per process)"
+    )
     # The model upstream (runs). Unset: OPENAI_BASE_URL / OPENAI_API_KEY are used if present.
     upstream_base_url: str | None = None
     upstream_api_key: str | None = None

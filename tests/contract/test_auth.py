@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import openai
@@ -25,7 +26,8 @@ def create_key(server: ServerProcess, project: str) -> str:
 
 @pytest.fixture
 def keyed_server(make_server: ServerFactory) -> Iterator[ServerProcess]:
-    server = make_server().start()
+    # No remembered answers: key changes must show on the very next request here.
+    server = make_server(env={"ASSISTANTD_AUTH_CACHE_SECONDS": "0"}).start()
     yield server
     server.stop()
 
@@ -143,3 +145,38 @@ def test_public_bind_allowed_with_keys_or_flag(make_server: ServerFactory) -> No
         assert sdk_client(keyed, api_key=key).beta.threads.create().object == "thread"
     finally:
         keyed.stop()
+
+
+def test_remembered_key_checks_expire(make_server: ServerFactory) -> None:
+    server = make_server(env={"ASSISTANTD_AUTH_CACHE_SECONDS": "1"}).start()
+    try:
+        key = create_key(server, "cached")
+        client = sdk_client(server, api_key=key)
+        deadline = time.monotonic() + 5
+        while True:  # the open-mode answer is remembered for up to a second
+            try:
+                sdk_client(server, api_key="wrong").beta.threads.create()
+            except openai.AuthenticationError:
+                break
+            assert time.monotonic() < deadline, "a new key must take effect within the TTL"
+            time.sleep(0.1)
+        assert client.beta.threads.create().object == "thread"
+        key_id = next(
+            line.split("\t")[0]
+            for line in server.cli("keys", "list").stdout.splitlines()
+            if "\tcached\t" in line
+        )
+        assert server.cli("keys", "revoke", key_id).returncode == 0
+        started = time.monotonic()
+        while True:
+            try:
+                client.beta.threads.create()
+            except openai.AuthenticationError:
+                break
+            assert time.monotonic() - started < 5, "a revoked key must stop within the TTL"
+            time.sleep(0.1)
+        # Revoking the only key does not reopen the server to anonymous callers.
+        with pytest.raises(openai.AuthenticationError):
+            sdk_client(server, api_key="anything").beta.threads.create()
+    finally:
+        server.stop()

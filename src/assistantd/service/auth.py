@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
@@ -46,20 +48,44 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# Past this many remembered tokens the cache starts over (random tokens must not fill memory).
+_CACHE_LIMIT = 10_000
+
+
 class AuthService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    """Authenticates every request. Answers are remembered for `cache_seconds` (per process),
+    so a key created or revoked elsewhere takes effect within that time."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        cache_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._cache_seconds = cache_seconds
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Identity | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Identity:
-        """Map an `Authorization` header to a project. With no active key the server is open."""
+        """Map an `Authorization` header to a project. Until the first key is created the
+        server is open (every caller is the default project)."""
         token = _bearer_token(authorization)
-        async with self._db.read() as conn:
-            row = await key_store.authenticate(conn, hash_key(token) if token else "")
-        if row["key_id"] is not None:
-            return Identity(project_id=row["project_id"], key_id=row["key_id"])
-        if not row["any_active"]:
-            return Identity(project_id=DEFAULT_PROJECT_ID, key_id=None)
+        key_hash = hash_key(token) if token else ""
+        now = self._monotonic()
+        cached = self._cache.get(key_hash)
+        if cached is not None and cached[0] > now:
+            identity = cached[1]
+        else:
+            identity = await self._lookup(key_hash)
+            if self._cache_seconds > 0:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[key_hash] = (now + self._cache_seconds, identity)
+        if identity is not None:
+            return identity
         if token is None:
             raise AuthenticationError(
                 "You didn't provide an API key. You need to provide your API key in an "
@@ -67,9 +93,19 @@ class AuthService:
             )
         raise AuthenticationError(f"Incorrect API key provided: {_redact(token)}.")
 
-    async def any_active_key(self) -> bool:
+    async def _lookup(self, key_hash: str) -> Identity | None:
+        """The identity for a key hash; None means the key is not valid (and keys exist)."""
         async with self._db.read() as conn:
-            return await key_store.any_active_key(conn)
+            row = await key_store.authenticate(conn, key_hash)
+        if row["key_id"] is not None:
+            return Identity(project_id=row["project_id"], key_id=row["key_id"])
+        if not row["any_key"]:
+            return Identity(project_id=DEFAULT_PROJECT_ID, key_id=None)
+        return None
+
+    async def any_key(self) -> bool:
+        async with self._db.read() as conn:
+            return await key_store.any_key(conn)
 
     async def create_key(self, project: str, name: str | None) -> NewKey:
         if not project or len(project) > 256:

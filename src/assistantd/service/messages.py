@@ -63,7 +63,7 @@ class MessageService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-        self._table = ObjectTable(messages)
+        self._table = ObjectTable(messages, parent="thread_id")
 
     async def create(self, caller: Caller, thread_id: str, body: MessageCreate) -> Message:
         row = new_message_row(caller.project_id, thread_id, body, self._clock())
@@ -80,9 +80,7 @@ class MessageService:
 
     async def get(self, caller: Caller, thread_id: str, message_id: str) -> Message:
         async with self._db.read() as conn:
-            row = await self._table.get(
-                conn, caller.project_id, message_id, messages.c.thread_id == thread_id
-            )
+            row = await self._table.get(conn, caller.project_id, message_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, message_id)
         return message_to_wire(row)
@@ -118,7 +116,7 @@ class MessageService:
                 )
             else:
                 row = await self._table.get(
-                    conn, caller.project_id, message_id, messages.c.thread_id == thread_id
+                    conn, caller.project_id, message_id, parent_id=thread_id
                 )
             if row is None:
                 raise await self._missing(conn, caller, thread_id, message_id)

@@ -118,7 +118,7 @@ class RunService:
         self._pool = pool
         self._settings = settings
         self._clock = clock
-        self._runs = ObjectTable(runs)
+        self._runs = ObjectTable(runs, parent="thread_id")
         self._steps = ObjectTable(run_steps)
         self._assistants = ObjectTable(assistants)
         self._threads = ObjectTable(threads)
@@ -307,9 +307,7 @@ class RunService:
 
     async def get(self, caller: Caller, thread_id: str, run_id: str) -> Run:
         async with self._db.read() as conn:
-            row = await self._runs.get(
-                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-            )
+            row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
         return run_from_row(row)
@@ -334,9 +332,7 @@ class RunService:
                     runs.c.thread_id == thread_id,
                 )
             else:
-                row = await self._runs.get(
-                    conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-                )
+                row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
         return run_from_row(row)
@@ -346,9 +342,7 @@ class RunService:
     ) -> ListPage[RunStep]:
         _check_include(include)
         async with cursor_errors(), self._db.read() as conn:
-            run = await self._runs.get(
-                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-            )
+            run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if run is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
             page = await self._steps.page(
@@ -369,9 +363,7 @@ class RunService:
                 run_steps.c.thread_id == thread_id,
             )
             if row is None:
-                run = await self._runs.get(
-                    conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-                )
+                run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
                 if run is None:
                     raise await self._missing(conn, caller, thread_id, run_id)
                 raise not_found("run step", step_id)
@@ -388,9 +380,7 @@ class RunService:
         now = self._clock()
         closed: list[Any] = []
         async with self._db.write() as conn:
-            row = await self._runs.get(
-                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-            )
+            row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
             status = row["status"]
@@ -432,9 +422,7 @@ class RunService:
     ) -> Run | RunStream:
         now = self._clock()
         async with self._db.write() as conn:
-            row = await self._runs.get(
-                conn, caller.project_id, run_id, runs.c.thread_id == thread_id
-            )
+            row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
             if row["status"] != "requires_action":

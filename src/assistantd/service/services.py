@@ -70,7 +70,7 @@ def build_services(
 ) -> Services:
     return Services(
         settings=settings,
-        auth=AuthService(db, clock),
+        auth=AuthService(db, clock, cache_seconds=settings.auth_cache_seconds),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         assistants=AssistantService(db, clock),
         threads=ThreadService(db, clock),

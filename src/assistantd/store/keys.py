@@ -26,23 +26,24 @@ async def insert_key(conn: Conn, values: dict[str, Any]) -> None:
 _ACTIVE = api_keys.c.revoked_at.is_(None)
 _MATCH = (api_keys.c.key_hash == bindparam("key_hash"), _ACTIVE)
 
-# One round trip per request: the matching key (if any) and whether any key exists at all
-# (none means the server runs open).
+# One round trip per request: the matching key (if any) and whether any key was ever created
+# (none means the server runs open; revoking every key must not open it again).
 _AUTHENTICATE = select(
     select(api_keys.c.id).where(*_MATCH).scalar_subquery().label("key_id"),
     select(api_keys.c.project_id).where(*_MATCH).scalar_subquery().label("project_id"),
-    exists().where(_ACTIVE).label("any_active"),
+    exists().where(api_keys.c.seq.is_not(None)).label("any_key"),
 )
 
 
 async def authenticate(conn: Conn, key_hash: str) -> RowMapping:
-    """`key_id` and `project_id` of the active key with this hash (or nulls), and `any_active`."""
+    """`key_id` and `project_id` of the active key with this hash (or nulls), and `any_key`."""
     row = (await conn.execute(_AUTHENTICATE, {"key_hash": key_hash})).mappings().one()
     return row
 
 
-async def any_active_key(conn: Conn) -> bool:
-    query = select(exists().where(_ACTIVE))
+async def any_key(conn: Conn) -> bool:
+    """Whether a key was ever created (revoked ones count: the server stays closed)."""
+    query = select(exists().where(api_keys.c.seq.is_not(None)))
     return bool((await conn.execute(query)).scalar())
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Table, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from assistantd.store.database import Conn
 from assistantd.store.pagination import Page, PageRequest, fetch_page
@@ -13,8 +22,20 @@ from assistantd.store.pagination import Page, PageRequest, fetch_page
 class ObjectTable:
     """Insert, fetch, update, delete and page rows of one table, always within one project."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, parent: str | None = None) -> None:
+        """`parent` names the column of the owning object (e.g. a message's `thread_id`), for
+        the prepared lookup `get(..., parent_id=...)`."""
         self.table = table
+        self.parent = parent
+        # Built once: constructing a statement costs more than running it on SQLite.
+        owned = (
+            table.c.id == bindparam("object_id"),
+            table.c.project_id == bindparam("project_id"),
+        )
+        self._get = select(table).where(*owned)
+        self._get_in_parent = (
+            self._get.where(table.c[parent] == bindparam("parent_id")) if parent else None
+        )
 
     def _owned(self, project_id: str, object_id: str) -> list[ColumnElement[bool]]:
         return [self.table.c.id == object_id, self.table.c.project_id == project_id]
@@ -32,9 +53,19 @@ class ObjectTable:
         project_id: str,
         object_id: str,
         *extra: ColumnElement[bool],
+        parent_id: str | None = None,
     ) -> RowMapping | None:
-        query = select(self.table).where(*self._owned(project_id, object_id), *extra)
-        return (await conn.execute(query)).mappings().first()
+        """The object if it belongs to the project (and to `parent_id`, when given)."""
+        params = {"object_id": object_id, "project_id": project_id}
+        if parent_id is not None:
+            assert self._get_in_parent is not None, "no parent column for this table"
+            query = self._get_in_parent
+            params["parent_id"] = parent_id
+        else:
+            query = self._get
+        if extra:
+            query = query.where(*extra)
+        return (await conn.execute(query, params)).mappings().first()
 
     async def update(
         self,
