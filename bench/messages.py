@@ -16,17 +16,12 @@ beside the results. `ASSISTANTD_*` variables are not passed to the server, so ru
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,12 +33,12 @@ from typing import Any, Protocol
 import openai
 from openai import OpenAI
 
+from processes import free_port, percentile, stop, tail, wait_ready
+
 WARMUP = 50
 FILL_WORKERS = 8
 PAGE_LIMIT = 20
 SMALL_THREAD = 100
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
 CREATE_TARGET_MS = 3.0
 LIST_TARGET_MS = 5.0
 
@@ -76,64 +71,12 @@ class Stats:
 # --- server process -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def server_command(port: int, data_dir: Path, database_url: str | None) -> list[str]:
     cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
     cmd += ["--data-dir", str(data_dir)]
     if database_url:
         cmd += ["--database-url", database_url]
     return cmd
-
-
-def is_healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1.0) as resp:
-            status: int = resp.status
-            return status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited early with code {process.returncode}")
-        if is_healthy(port):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"server not healthy after {STARTUP_TIMEOUT_S:g} s")
-
-
-def stop(process: subprocess.Popen[bytes], log_path: Path) -> None:
-    """SIGTERM, then SIGKILL after a grace period; says how it went."""
-    if process.poll() is not None:
-        print(f"\nserver had already exited with code {process.returncode}")
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        print(f"\nserver ignored SIGTERM for {STOP_TIMEOUT_S:g} s and was killed")
-        return
-    # uvicorn re-raises the signal after its graceful shutdown, hence exit code -15
-    graceful = "Finished server process" in tail(log_path)
-    print(
-        f"\nserver stopped with SIGTERM: exit code {process.returncode}, "
-        f"{'graceful shutdown logged' if graceful else 'no graceful shutdown in its log'}"
-    )
-
-
-def tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
 
 @contextmanager
@@ -149,13 +92,15 @@ def running_server(port: int, data_dir: Path, database_url: str | None) -> Itera
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_healthy(process, port)
+        wait_ready("server", process, f"http://127.0.0.1:{port}/v1/health")
         yield f"http://127.0.0.1:{port}/v1"
     except Exception:
         print(f"server log tail:\n{tail(log_path)}", file=sys.stderr)
         raise
     finally:
-        stop(process, log_path)
+        print()
+        # uvicorn re-raises the signal after its graceful shutdown, hence exit code -15
+        stop("server", process, log_path, "Finished server process")
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -173,14 +118,6 @@ def server_ms(headers: Mapping[str, str]) -> float:
             if key == "dur":
                 return float(number)
     raise RuntimeError(f"no 'app;dur=' in server-timing header: {value!r}")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (as numpy's default)."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def timed(call: RawCall) -> tuple[float, float, Any]:

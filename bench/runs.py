@@ -48,14 +48,11 @@ import math
 import os
 import platform
 import queue
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
@@ -69,6 +66,8 @@ import openai
 from openai import OpenAI
 from openai.types.beta.threads import Run
 
+from processes import free_port, percentile, stop, tail, wait_ready
+
 BENCH_DIR = Path(__file__).resolve().parent
 WARMUP = 20
 POLL_MS = 5
@@ -77,8 +76,6 @@ GAP_MS = 5.0
 STREAM_CLIENTS = 8
 MODEL = "gpt-4o"
 ANSWER = "Hello from the zero upstream"  # what bench/zero_upstream.py answers
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 20.0
 REQUEST_TIMEOUT_S = 60.0
 POOL_RATE_GUESS = 400.0  # runs/s a level is assumed to reach at most, to size its thread pool
 MIN_POOL_RATE = 250.0  # above the 8-client target, so that a server meeting it never runs dry
@@ -95,57 +92,6 @@ _markers = itertools.count(1)
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def responds(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:
-            status: int = resp.status
-            return status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else ""
-
-
-def wait_ready(name: str, process: subprocess.Popen[bytes], ready_url: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited early with code {process.returncode}")
-        if responds(ready_url):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} not ready after {STARTUP_TIMEOUT_S:g} s")
-
-
-def stop(name: str, process: subprocess.Popen[bytes], log_path: Path, graceful_line: str) -> None:
-    """SIGTERM, then SIGKILL after a grace period; says how it went."""
-    if process.poll() is not None:
-        print(f"{name} had already exited with code {process.returncode}")
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        print(f"{name} ignored SIGTERM for {STOP_TIMEOUT_S:g} s and was killed")
-        return
-    graceful = graceful_line in tail(log_path)
-    print(
-        f"{name} stopped with SIGTERM: exit code {process.returncode}, "
-        f"{'graceful shutdown logged' if graceful else 'no graceful shutdown in its log'}"
-    )
 
 
 @contextmanager
@@ -266,16 +212,6 @@ class Upstream:
 
 
 # --- statistics and output ------------------------------------------------------------------
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (as numpy's default)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * pct / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import orjson
 from fastapi.responses import StreamingResponse
 
-from assistantd.service.runs import RunStream
+from assistantd.service.run_stream import RunStream
 
 KEEP_ALIVE = b": keep-alive\n\n"
 

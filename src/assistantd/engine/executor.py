@@ -8,18 +8,31 @@ written once, when their message or step completes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert
 
 from assistantd.engine.bus import EventBus
+from assistantd.engine.chat_request import (
+    chat_response_format,
+    chat_tool_choice,
+    chat_tools,
+    unavailable_tool,
+)
 from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
 from assistantd.engine.tokens import TokenCounter
+from assistantd.engine.turn import (
+    Call,
+    Turn,
+    awaits_outputs,
+    call_problem,
+    message_of,
+    step_row,
+)
 from assistantd.ids import new_id
 from assistantd.providers.base import ChatRequest, ProviderError
 from assistantd.providers.routing import ModelRouter
@@ -50,29 +63,6 @@ class _Stop(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(status)
         self.status = status
-
-
-@dataclass
-class _Call:
-    index: int
-    id: str
-    name: str = ""
-    arguments: str = ""
-    announced: bool = False
-
-
-@dataclass
-class _Turn:
-    """What one model turn has produced so far."""
-
-    text: str = ""
-    message_id: str | None = None
-    message_step_id: str | None = None
-    tool_step_id: str | None = None
-    calls: dict[int, _Call] = field(default_factory=dict)
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
 
 
 class RunExecutor:
@@ -145,7 +135,7 @@ class RunExecutor:
             await self._discard_unfinished(run_id)
         self._publish_run(run, "thread.run.in_progress")
 
-        unavailable = _unavailable_tool(run["tools"])
+        unavailable = unavailable_tool(run["tools"])
         if unavailable is not None:
             await self._end(
                 run_id,
@@ -232,16 +222,16 @@ class RunExecutor:
         request = ChatRequest(
             model=route.model_for(run["model"]),
             messages=prompt.messages,
-            tools=_chat_tools(run["tools"]),
-            tool_choice=_chat_tool_choice(run["tool_choice"]),
+            tools=chat_tools(run["tools"]),
+            tool_choice=chat_tool_choice(run["tool_choice"]),
             parallel_tool_calls=run["parallel_tool_calls"] if run["tools"] else None,
             temperature=run["temperature"],
             top_p=run["top_p"],
             max_tokens=max_tokens,
-            response_format=_chat_response_format(run["response_format"]),
+            response_format=chat_response_format(run["response_format"]),
             reasoning_effort=run["reasoning_effort"],
         )
-        turn = _Turn()
+        turn = Turn()
         try:
             await self._stream_turn(run, provider, request, turn)
         except _Stop as stop:
@@ -265,7 +255,7 @@ class RunExecutor:
         return await self._finish_turn(run, turn, turn_usage, usage, max_tokens)
 
     async def _stream_turn(
-        self, run: Mapping[Any, Any], provider: Any, request: ChatRequest, turn: _Turn
+        self, run: Mapping[Any, Any], provider: Any, request: ChatRequest, turn: Turn
     ) -> None:
         """Call the model (retrying while nothing was streamed yet) and publish fragments."""
         cancel = self._bus.cancel_signal(run["id"])
@@ -333,7 +323,7 @@ class RunExecutor:
 
     # --- streaming pieces -------------------------------------------------------------------
 
-    async def _on_text(self, run: Mapping[Any, Any], turn: _Turn, fragment: str) -> None:
+    async def _on_text(self, run: Mapping[Any, Any], turn: Turn, fragment: str) -> None:
         first = turn.message_id is None
         if first:
             await self._open_message(run, turn)
@@ -351,7 +341,7 @@ class RunExecutor:
             },
         )
 
-    async def _open_message(self, run: Mapping[Any, Any], turn: _Turn) -> None:
+    async def _open_message(self, run: Mapping[Any, Any], turn: Turn) -> None:
         now = self._clock()
         turn.message_id = new_id("message")
         turn.message_step_id = new_id("step")
@@ -371,7 +361,7 @@ class RunExecutor:
             "incomplete_at": None,
             "incomplete_details": None,
         }
-        step = _step_row(
+        step = step_row(
             run,
             turn.message_step_id,
             now,
@@ -386,10 +376,10 @@ class RunExecutor:
         self._publish_message(message, "thread.message.created")
         self._publish_message(message, "thread.message.in_progress")
 
-    async def _on_tool_call(self, run: Mapping[Any, Any], turn: _Turn, delta: Any) -> None:
+    async def _on_tool_call(self, run: Mapping[Any, Any], turn: Turn, delta: Any) -> None:
         if turn.tool_step_id is None:
             turn.tool_step_id = new_id("step")
-            step = _step_row(
+            step = step_row(
                 run,
                 turn.tool_step_id,
                 self._clock(),
@@ -403,7 +393,7 @@ class RunExecutor:
         call = turn.calls.get(delta.index)
         if call is None:
             # Our own ids and contiguous indices, whatever the upstream uses.
-            call = _Call(index=len(turn.calls), id=new_id("call"))
+            call = Call(index=len(turn.calls), id=new_id("call"))
             turn.calls[delta.index] = call
         if delta.name:
             call.name += delta.name
@@ -441,7 +431,7 @@ class RunExecutor:
     async def _finish_turn(
         self,
         run: Mapping[Any, Any],
-        turn: _Turn,
+        turn: Turn,
         turn_usage: dict[str, int],
         usage: dict[str, int],
         max_tokens: int | None,
@@ -505,12 +495,12 @@ class RunExecutor:
         return await self._finish_tool_calls(run, turn, turn_usage, usage)
 
     async def _finish_tool_calls(
-        self, run: Mapping[Any, Any], turn: _Turn, turn_usage: dict[str, int], usage: dict[str, int]
+        self, run: Mapping[Any, Any], turn: Turn, turn_usage: dict[str, int], usage: dict[str, int]
     ) -> str:
         run_id = run["id"]
         calls = sorted(turn.calls.values(), key=lambda c: c.index)
         known = {t["function"]["name"] for t in run["tools"] if t["type"] == "function"}
-        problems = {c.id: _call_problem(c, known) for c in calls}
+        problems = {c.id: call_problem(c, known) for c in calls}
         details: dict[str, Any] = {
             "type": "tool_calls",
             "tool_calls": [
@@ -591,7 +581,7 @@ class RunExecutor:
         *,
         error: dict[str, str] | None = None,
         incomplete: str | None = None,
-        turn: _Turn | None = None,
+        turn: Turn | None = None,
     ) -> None:
         """Bring the run to `status` with its open steps and messages, then publish it all."""
         if status == "deleted":
@@ -631,7 +621,7 @@ class RunExecutor:
                 if status == "failed" and error is not None:
                     values["last_error"] = error
                 closed_steps.append(await run_store.set_step(conn, step["id"], values))
-                message_id = _message_of(step)
+                message_id = message_of(step)
                 if message_id is not None and message_reason is not None:
                     text = partial_text.get(message_id, "")
                     closed_messages.append(
@@ -676,9 +666,9 @@ class RunExecutor:
             for step in await run_store.steps_of(conn, run_id):
                 if step["status"] != "in_progress":
                     continue
-                if step["type"] == "tool_calls" and _awaits_outputs(step):
+                if step["type"] == "tool_calls" and awaits_outputs(step):
                     continue
-                message_id = _message_of(step)
+                message_id = message_of(step)
                 if message_id is not None:
                     await conn.execute(delete(messages).where(messages.c.id == message_id))
                 await conn.execute(delete(run_steps).where(run_steps.c.id == step["id"]))
@@ -693,83 +683,3 @@ class RunExecutor:
 
     def _publish_message(self, row: Mapping[Any, Any], event: str) -> None:
         self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
-
-
-def _step_row(
-    run: Mapping[Any, Any], step_id: str, now: int, kind: str, details: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "id": step_id,
-        "project_id": run["project_id"],
-        "run_id": run["id"],
-        "thread_id": run["thread_id"],
-        "assistant_id": run["assistant_id"],
-        "created_at": now,
-        "type": kind,
-        "status": "in_progress",
-        "step_details": details,
-        "last_error": None,
-        "metadata": {},
-        "usage": None,
-        "expired_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-    }
-
-
-def _message_of(step: Mapping[Any, Any]) -> str | None:
-    details = step["step_details"]
-    if details.get("type") == "message_creation":
-        message_id: str = details["message_creation"]["message_id"]
-        return message_id
-    return None
-
-
-def _awaits_outputs(step: Mapping[Any, Any]) -> bool:
-    calls = step["step_details"].get("tool_calls") or []
-    return bool(calls) and all(c["function"].get("output") is None for c in calls)
-
-
-def _unavailable_tool(tools: list[dict[str, Any]]) -> str | None:
-    for tool in tools:
-        if tool["type"] in ("file_search", "code_interpreter"):
-            return str(tool["type"])
-    return None
-
-
-def _chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    functions = [
-        {"type": "function", "function": dict(t["function"])}
-        for t in tools
-        if t["type"] == "function"
-    ]
-    return functions or None
-
-
-def _chat_tool_choice(choice: Any) -> str | dict[str, Any] | None:
-    if isinstance(choice, str):
-        return choice
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice["function"]["name"]}}
-    return None
-
-
-def _chat_response_format(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, dict):
-        return value
-    return None
-
-
-def _call_problem(call: _Call, known: set[str]) -> str | None:
-    if call.name not in known:
-        return f"there is no function named '{call.name}'"
-    if not call.arguments.strip():
-        return None
-    try:
-        parsed = json.loads(call.arguments)
-    except json.JSONDecodeError as exc:
-        return f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
-    if not isinstance(parsed, dict):
-        return "the arguments must be a JSON object"
-    return None

@@ -7,11 +7,11 @@ process, so its events are produced where the stream is being served.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistantd.engine.bus import Event, EventBus, Subscription
+from assistantd.engine.bus import Event, EventBus
 from assistantd.engine.worker import RUN_JOB, WorkerPool
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
@@ -20,6 +20,7 @@ from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.rules import check_create_resources, check_tools
+from assistantd.service.run_stream import RunStream
 from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
@@ -48,60 +49,12 @@ from assistantd.wire.tools import (
 )
 
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
-_STREAM_END = frozenset(
-    {f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES} | {"thread.run.requires_action"}
-)
 
 
 @dataclass(frozen=True)
 class RunSettings:
     expires_seconds: int
     keepalive_seconds: float
-
-
-class RunStream:
-    """Events for one streamed request: what happened before following began, then live ones.
-
-    Yields `(event, data)` pairs, `None` for a keep-alive pause, and ends after the run stops
-    or needs the client, with `done`. A failed run adds an `error` event first.
-    """
-
-    def __init__(
-        self, initial: list[Event], subscription: Subscription, keepalive_seconds: float
-    ) -> None:
-        self._initial = initial
-        self._subscription = subscription
-        self._keepalive = keepalive_seconds
-
-    async def events(self) -> AsyncIterator[Event | None]:
-        try:
-            for event in self._initial:
-                yield event
-            while True:
-                live = await self._subscription.next(self._keepalive)
-                if live is None:
-                    yield None
-                    continue
-                yield live
-                name, data = live
-                if name in _STREAM_END:
-                    if name == "thread.run.failed":
-                        error = data.get("last_error") or {}
-                        yield (
-                            "error",
-                            {
-                                "error": {
-                                    "message": error.get("message", "The run failed."),
-                                    "type": "server_error",
-                                    "param": None,
-                                    "code": error.get("code"),
-                                }
-                            },
-                        )
-                    yield ("done", "[DONE]")
-                    return
-        finally:
-            self._subscription.close()
 
 
 class RunService:

@@ -8,7 +8,7 @@ from assistantd.api.caller import beta_caller, services_of
 from assistantd.api.request import list_query, read_body, read_query
 from assistantd.api.responses import json_response
 from assistantd.api.sse import sse_response
-from assistantd.service.runs import RunStream
+from assistantd.service.run_stream import RunStream
 from assistantd.wire.runs import Run, RunCreate, RunUpdate, SubmitToolOutputs, ThreadAndRunCreate
 
 router = APIRouter()

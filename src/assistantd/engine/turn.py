@@ -1,0 +1,81 @@
+"""What one model turn produces (text, tool calls) and the rows and checks built from it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Call:
+    index: int
+    id: str
+    name: str = ""
+    arguments: str = ""
+    announced: bool = False
+
+
+@dataclass
+class Turn:
+    """What one model turn has produced so far."""
+
+    text: str = ""
+    message_id: str | None = None
+    message_step_id: str | None = None
+    tool_step_id: str | None = None
+    calls: dict[int, Call] = field(default_factory=dict)
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+def step_row(
+    run: Mapping[Any, Any], step_id: str, now: int, kind: str, details: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "id": step_id,
+        "project_id": run["project_id"],
+        "run_id": run["id"],
+        "thread_id": run["thread_id"],
+        "assistant_id": run["assistant_id"],
+        "created_at": now,
+        "type": kind,
+        "status": "in_progress",
+        "step_details": details,
+        "last_error": None,
+        "metadata": {},
+        "usage": None,
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+    }
+
+
+def message_of(step: Mapping[Any, Any]) -> str | None:
+    details = step["step_details"]
+    if details.get("type") == "message_creation":
+        message_id: str = details["message_creation"]["message_id"]
+        return message_id
+    return None
+
+
+def awaits_outputs(step: Mapping[Any, Any]) -> bool:
+    calls = step["step_details"].get("tool_calls") or []
+    return bool(calls) and all(c["function"].get("output") is None for c in calls)
+
+
+def call_problem(call: Call, known: set[str]) -> str | None:
+    if call.name not in known:
+        return f"there is no function named '{call.name}'"
+    if not call.arguments.strip():
+        return None
+    try:
+        parsed = json.loads(call.arguments)
+    except json.JSONDecodeError as exc:
+        return f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
+    if not isinstance(parsed, dict):
+        return "the arguments must be a JSON object"
+    return None
