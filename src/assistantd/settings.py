@@ -25,6 +25,9 @@ class ModelRoute(BaseModel):
     model: str | None = Field(default=None, description="model name sent upstream")
     context_length: int | None = Field(default=None, ge=512)
     include_usage: bool = Field(default=True, description="send stream_options.include_usage")
+    tools: bool = Field(default=True, description="the model can call functions")
+    vision: bool = Field(default=True, description="the model accepts image parts")
+    json_schema: bool = Field(default=True, description="the model honours response_format")
 
 
 class Settings(BaseSettings):

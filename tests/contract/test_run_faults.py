@@ -179,3 +179,45 @@ def test_model_routes_from_the_config_file(
         assert unrouted.status == "failed"
     finally:
         server.stop()
+
+
+def test_a_route_without_a_capability_refuses_clearly(
+    make_server: ServerFactory, model: ScriptedUpstream, tmp_path: Path
+) -> None:
+    config = tmp_path / "assistantd.toml"
+    config.write_text(
+        f'[models."small-model"]\nbase_url = "{model.base_url}"\ntools = false\nvision = false\n'
+    )
+    server = make_server(env={"ASSISTANTD_CONFIG": str(config)}, with_upstream=False).start()
+    try:
+        client = sdk_client(server)
+        weather = {"type": "function", "function": {"name": "get_weather"}}
+        _, with_tools = run_once(client, model="small-model", tools=[weather])
+        assert with_tools.status == "failed"
+        assert with_tools.last_error is not None
+        assert with_tools.last_error.code == "invalid_prompt"
+        assert "configured without tool calling" in with_tools.last_error.message
+        assistant_id = client.beta.assistants.create(model="small-model").id
+        thread = client.beta.threads.create(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                    ],
+                }
+            ]
+        )
+        with_image = client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant_id, **POLL
+        )
+        assert with_image.status == "failed"
+        assert with_image.last_error is not None
+        assert "image inputs" in with_image.last_error.message
+        _, plain = run_once(client, model="small-model")
+        assert plain.status == "completed"
+        assert model.requests[-1]["model"] == "small-model"
+        assert len(model.requests) == 1, "refused runs never reach the model"
+    finally:
+        server.stop()

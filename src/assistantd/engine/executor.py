@@ -213,6 +213,22 @@ class RunExecutor:
                     },
                 )
             return "done"
+        lacking = route.missing_capability(
+            tools=bool(chat_tools(run["tools"])),
+            images=any(m.get("type") == "image_url" for m in _parts(prompt.messages)),
+            response_format=chat_response_format(run["response_format"]) is not None,
+        )
+        if lacking is not None:
+            await self._end(
+                run_id,
+                "failed",
+                error={
+                    "code": "invalid_prompt",
+                    "message": f"The model '{run['model']}' is configured without {lacking}, "
+                    "which this run needs.",
+                },
+            )
+            return "done"
         max_tokens = None
         if run["max_completion_tokens"] is not None:
             max_tokens = run["max_completion_tokens"] - usage["completion_tokens"]
@@ -683,3 +699,7 @@ class RunExecutor:
 
     def _publish_message(self, row: Mapping[Any, Any], event: str) -> None:
         self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
+
+
+def _parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [part for m in messages if isinstance(m.get("content"), list) for part in m["content"]]

@@ -19,6 +19,19 @@ class Route:
     upstream_model: str | None
     context_length: int
     include_usage: bool
+    tools: bool = True
+    vision: bool = True
+    json_schema: bool = True
+
+    def missing_capability(self, *, tools: bool, images: bool, response_format: bool) -> str | None:
+        """What a request needs that this route says its model cannot do, if anything."""
+        if tools and not self.tools:
+            return "tool calling"
+        if images and not self.vision:
+            return "image inputs"
+        if response_format and not self.json_schema:
+            return "response_format (JSON output)"
+        return None
 
     def model_for(self, requested: str) -> str:
         return self.upstream_model or requested
@@ -58,6 +71,9 @@ class ModelRouter:
                 upstream_model=entry.model,
                 context_length=entry.context_length or settings.upstream_context_length,
                 include_usage=entry.include_usage,
+                tools=entry.tools,
+                vision=entry.vision,
+                json_schema=entry.json_schema,
             )
         return cls(routes, default, settings.upstream_timeout_seconds)
 
