@@ -45,6 +45,8 @@ from assistantd.wire.runs import run_from_row, step_from_row
 log = logging.getLogger("assistantd.engine")
 
 _STATUS_CHECK_SECONDS = 0.5
+_INSERT_STEP = insert(run_steps)
+_INSERT_MESSAGE = insert(messages)
 # Room left for the answer when `auto` truncation fits a prompt into the context window.
 _ANSWER_RESERVE = 4096
 
@@ -385,8 +387,8 @@ class RunExecutor:
             {"type": "message_creation", "message_creation": {"message_id": turn.message_id}},
         )
         async with self._db.write() as conn:
-            await conn.execute(insert(run_steps).values(**step))
-            await conn.execute(insert(messages).values(**message))
+            await conn.execute(_INSERT_STEP, step)
+            await conn.execute(_INSERT_MESSAGE, message)
         self._publish_step(step, "thread.run.step.created")
         self._publish_step(step, "thread.run.step.in_progress")
         self._publish_message(message, "thread.message.created")
@@ -403,7 +405,7 @@ class RunExecutor:
                 {"type": "tool_calls", "tool_calls": []},
             )
             async with self._db.write() as conn:
-                await conn.execute(insert(run_steps).values(**step))
+                await conn.execute(_INSERT_STEP, step)
             self._publish_step(step, "thread.run.step.created")
             self._publish_step(step, "thread.run.step.in_progress")
         call = turn.calls.get(delta.index)

@@ -13,6 +13,8 @@ from assistantd.ids import new_id
 from assistantd.store.database import Conn
 from assistantd.store.tables import jobs
 
+_INSERT = insert(jobs)
+
 
 async def enqueue(
     conn: Conn,
@@ -26,16 +28,17 @@ async def enqueue(
     """Add a job; with `owner` it is created already claimed by that worker."""
     job_id = new_id("job")
     await conn.execute(
-        insert(jobs).values(
-            id=job_id,
-            kind=kind,
-            ref_id=ref_id,
-            status="queued" if owner is None else "running",
-            owner=owner,
-            lease_until_ms=lease_until_ms,
-            attempts=0 if owner is None else 1,
-            created_at=now,
-        )
+        _INSERT,
+        {
+            "id": job_id,
+            "kind": kind,
+            "ref_id": ref_id,
+            "status": "queued" if owner is None else "running",
+            "owner": owner,
+            "lease_until_ms": lease_until_ms,
+            "attempts": 0 if owner is None else 1,
+            "created_at": now,
+        },
     )
     return job_id
 

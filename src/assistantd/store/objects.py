@@ -33,6 +33,7 @@ class ObjectTable:
             table.c.project_id == bindparam("project_id"),
         )
         self._get = select(table).where(*owned)
+        self._insert = insert(table)
         self._get_in_parent = (
             self._get.where(table.c[parent] == bindparam("parent_id")) if parent else None
         )
@@ -41,11 +42,11 @@ class ObjectTable:
         return [self.table.c.id == object_id, self.table.c.project_id == project_id]
 
     async def insert(self, conn: Conn, values: dict[str, Any]) -> None:
-        await conn.execute(insert(self.table).values(**values))
+        await conn.execute(self._insert, values)
 
     async def insert_many(self, conn: Conn, rows: list[dict[str, Any]]) -> None:
         if rows:
-            await conn.execute(insert(self.table), rows)
+            await conn.execute(self._insert, rows)
 
     async def get(
         self,

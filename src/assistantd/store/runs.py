@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, select, update
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import messages, run_steps, runs, threads
@@ -24,15 +24,43 @@ async def get_run(conn: Conn, run_id: str) -> RowMapping | None:
     return (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
 
 
+_TARGET = "target_id"
+_updates: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _prepared_update(table: Table, statuses: tuple[str, ...]) -> Any:
+    """`UPDATE table SET <given columns> WHERE id = :target_id [AND status IN statuses]
+    RETURNING *`, built once per shape: the SET columns come from the parameters."""
+    key = (table.name, statuses)
+    query = _updates.get(key)
+    if query is None:
+        query = update(table).where(table.c.id == bindparam(_TARGET))
+        if statuses:
+            query = query.where(table.c.status.in_(statuses))
+        query = query.returning(*table.c)
+        _updates[key] = query
+    return query
+
+
+async def _set(
+    conn: Conn, table: Table, object_id: str, values: dict[str, Any], statuses: tuple[str, ...]
+) -> RowMapping | None:
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        # SQL expressions cannot travel as parameters; build this one statement.
+        query = update(table).where(table.c.id == object_id)
+        if statuses:
+            query = query.where(table.c.status.in_(statuses))
+        statement = query.values(**values).returning(*table.c)
+        return (await conn.execute(statement)).mappings().first()
+    params = {_TARGET: object_id, **values}
+    return (await conn.execute(_prepared_update(table, statuses), params)).mappings().first()
+
+
 async def set_run(
     conn: Conn, run_id: str, values: dict[str, Any], *statuses: str
 ) -> RowMapping | None:
     """Update a run, only if it is (still) in one of `statuses` when given; the new row or None."""
-    query = update(runs).where(runs.c.id == run_id)
-    if statuses:
-        query = query.where(runs.c.status.in_(statuses))
-    row = (await conn.execute(query.values(**values).returning(*runs.c))).mappings().first()
-    return row
+    return await _set(conn, runs, run_id, values, statuses)
 
 
 async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
@@ -41,13 +69,11 @@ async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
 
 
 async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMapping | None:
-    query = update(run_steps).where(run_steps.c.id == step_id).values(**values)
-    return (await conn.execute(query.returning(*run_steps.c))).mappings().first()
+    return await _set(conn, run_steps, step_id, values, ())
 
 
 async def set_message(conn: Conn, message_id: str, values: dict[str, Any]) -> RowMapping | None:
-    query = update(messages).where(messages.c.id == message_id).values(**values)
-    return (await conn.execute(query.returning(*messages.c))).mappings().first()
+    return await _set(conn, messages, message_id, values, ())
 
 
 async def thread_messages(conn: Conn, thread_id: str) -> list[RowMapping]:
