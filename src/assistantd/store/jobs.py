@@ -7,7 +7,9 @@ owner renews the lease while it works and deletes the row when done. A job whose
 
 from __future__ import annotations
 
-from sqlalchemy import RowMapping, and_, delete, insert, or_, select, update
+from typing import Any
+
+from sqlalchemy import RowMapping, and_, bindparam, delete, insert, or_, select, update
 
 from assistantd.ids import new_id
 from assistantd.store.database import Conn
@@ -43,30 +45,39 @@ async def enqueue(
     return job_id
 
 
-async def claim_next(
-    conn: Conn, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
-) -> RowMapping | None:
-    """Claim the oldest queued job, or a running one whose lease has expired."""
-    claimable = or_(
-        jobs.c.status == "queued",
-        and_(jobs.c.status == "running", jobs.c.lease_until_ms < now_ms),
-    )
-    candidate = select(jobs.c.id).where(claimable).order_by(jobs.c.seq).limit(1)
+_CLAIMABLE = or_(
+    jobs.c.status == "queued",
+    and_(jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms")),
+)
+
+
+def _claim(skip_locked: bool) -> Any:
+    """One statement: the claim is the UPDATE of the row the subquery picked."""
+    candidate = select(jobs.c.id).where(_CLAIMABLE).order_by(jobs.c.seq).limit(1)
     if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True)
-    # One statement: the claim is the UPDATE of the row the subquery picked.
-    claimed = (
+    return (
         update(jobs)
         .where(jobs.c.id == candidate.scalar_subquery())
         .values(
             status="running",
-            owner=owner,
-            lease_until_ms=lease_until_ms,
+            owner=bindparam("owner"),
+            lease_until_ms=bindparam("lease_until_ms"),
             attempts=jobs.c.attempts + 1,
         )
         .returning(*jobs.c)
     )
-    return (await conn.execute(claimed)).mappings().first()
+
+
+_CLAIM = {True: _claim(skip_locked=True), False: _claim(skip_locked=False)}
+
+
+async def claim_next(
+    conn: Conn, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
+) -> RowMapping | None:
+    """Claim the oldest queued job, or a running one whose lease has expired."""
+    params = {"owner": owner, "now_ms": now_ms, "lease_until_ms": lease_until_ms}
+    return (await conn.execute(_CLAIM[skip_locked], params)).mappings().first()
 
 
 async def renew(conn: Conn, job_id: str, owner: str, lease_until_ms: int) -> bool:

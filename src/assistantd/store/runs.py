@@ -11,17 +11,33 @@ from assistantd.store.tables import messages, run_steps, runs, threads
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 
+# The run path's lookups, built once (building a statement costs more than running it).
+_ACTIVE_RUN = (
+    select(runs.c.id)
+    .where(runs.c.thread_id == bindparam("thread_id"), runs.c.status.in_(ACTIVE))
+    .limit(1)
+)
+_RUN = select(runs).where(runs.c.id == bindparam("run_id"))
+_STEPS = (
+    select(run_steps).where(run_steps.c.run_id == bindparam("run_id")).order_by(run_steps.c.seq)
+)
+_THREAD_MESSAGES = (
+    select(messages).where(messages.c.thread_id == bindparam("thread_id")).order_by(messages.c.seq)
+)
+_LOCK_THREAD = (
+    select(threads.c.id)
+    .where(threads.c.id == bindparam("thread_id"), threads.c.project_id == bindparam("project_id"))
+    .with_for_update()
+)
+
 
 async def active_run_id(conn: Conn, thread_id: str) -> str | None:
     """The thread's active run, if any (the thread lock)."""
-    query = (
-        select(runs.c.id).where(runs.c.thread_id == thread_id, runs.c.status.in_(ACTIVE)).limit(1)
-    )
-    return (await conn.execute(query)).scalar()
+    return (await conn.execute(_ACTIVE_RUN, {"thread_id": thread_id})).scalar()
 
 
 async def get_run(conn: Conn, run_id: str) -> RowMapping | None:
-    return (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+    return (await conn.execute(_RUN, {"run_id": run_id})).mappings().first()
 
 
 _TARGET = "target_id"
@@ -64,8 +80,7 @@ async def set_run(
 
 
 async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
-    query = select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.seq)
-    return list((await conn.execute(query)).mappings().all())
+    return list((await conn.execute(_STEPS, {"run_id": run_id})).mappings().all())
 
 
 async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMapping | None:
@@ -78,8 +93,8 @@ async def set_message(conn: Conn, message_id: str, values: dict[str, Any]) -> Ro
 
 async def thread_messages(conn: Conn, thread_id: str) -> list[RowMapping]:
     """Every message of a thread, oldest first (the model's view of the conversation)."""
-    query = select(messages).where(messages.c.thread_id == thread_id).order_by(messages.c.seq)
-    return list((await conn.execute(query)).mappings().all())
+    rows = await conn.execute(_THREAD_MESSAGES, {"thread_id": thread_id})
+    return list(rows.mappings().all())
 
 
 async def expired_idle_runs(conn: Conn, now: int) -> list[RowMapping]:
@@ -93,9 +108,5 @@ async def expired_idle_runs(conn: Conn, now: int) -> list[RowMapping]:
 async def lock_thread(conn: Conn, project_id: str, thread_id: str) -> bool:
     """Lock the thread row for this transaction (PostgreSQL; SQLite's write lock already
     serialises writers) so that the active-run check and the insert cannot interleave."""
-    query = (
-        select(threads.c.id)
-        .where(threads.c.id == thread_id, threads.c.project_id == project_id)
-        .with_for_update()
-    )
-    return (await conn.execute(query)).scalar() is not None
+    params = {"thread_id": thread_id, "project_id": project_id}
+    return (await conn.execute(_LOCK_THREAD, params)).scalar() is not None
