@@ -27,7 +27,3 @@ PREFIXES = {
 def new_id(kind: str) -> str:
     body = "".join(secrets.choice(_ALPHABET) for _ in range(_BODY_LENGTH))
     return PREFIXES[kind] + body
-
-
-def has_prefix(kind: str, value: str) -> bool:
-    return value.startswith(PREFIXES[kind]) and len(value) > len(PREFIXES[kind])

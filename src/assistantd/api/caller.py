@@ -30,11 +30,6 @@ async def _authenticate(request: Request) -> Caller:
     )
 
 
-async def caller(request: Request) -> Caller:
-    """For endpoints outside the Assistants beta (files, models): no OpenAI-Beta rules."""
-    return await _authenticate(request)
-
-
 async def beta_caller(request: Request) -> Caller:
     """For assistants, threads, messages, runs and vector stores (wire-spec 1.3, decision 1)."""
     beta = request.headers.get("openai-beta")

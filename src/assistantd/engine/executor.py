@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert
 
+from assistantd.clock import Clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.chat_request import (
     chat_response_format,
@@ -75,7 +76,7 @@ class RunExecutor:
         router: ModelRouter,
         counter: TokenCounter,
         config: EngineConfig,
-        clock: Any,
+        clock: Clock,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -100,6 +101,10 @@ class RunExecutor:
             )
         finally:
             self._bus.forget(run_id)
+
+    async def expire(self, run_id: str) -> None:
+        """End a run nobody is executing (queued, or waiting for outputs) at its deadline."""
+        await self._end(run_id, "expired")
 
     # --- the loop ---------------------------------------------------------------------------
 

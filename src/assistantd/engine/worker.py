@@ -15,12 +15,11 @@ import secrets
 import time
 from typing import Any
 
-from assistantd.engine.bus import EventBus
+from assistantd.clock import Clock
 from assistantd.engine.executor import RunExecutor
 from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
-from assistantd.wire.runs import run_from_row, step_from_row
 
 log = logging.getLogger("assistantd.engine")
 
@@ -36,17 +35,15 @@ class WorkerPool:
         self,
         db: Database,
         executor: RunExecutor,
-        bus: EventBus,
         *,
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
-        clock: Any,
+        clock: Clock,
     ) -> None:
         self.owner = "wrk_" + secrets.token_hex(6)
         self._db = db
         self._executor = executor
-        self._bus = bus
         self._slots = asyncio.Semaphore(concurrency)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll_seconds = poll_seconds
@@ -113,36 +110,10 @@ class WorkerPool:
                 log.exception("expiring runs failed")
 
     async def _expire_idle_runs(self) -> None:
-        now = self._clock()
         async with self._db.read() as conn:
-            candidates = await run_store.expired_idle_runs(conn, now)
+            candidates = await run_store.expired_idle_runs(conn, self._clock())
         for run in candidates:
-            async with self._db.write() as conn:
-                steps = await run_store.steps_of(conn, run["id"])
-                closed = [
-                    await run_store.set_step(
-                        conn, step["id"], {"status": "expired", "expired_at": now}
-                    )
-                    for step in steps
-                    if step["status"] == "in_progress"
-                ]
-                ended = await run_store.set_run(
-                    conn,
-                    run["id"],
-                    {"status": "expired", "required_action": None},
-                    "queued",
-                    "requires_action",
-                )
-            if ended is None:
-                continue
-            for step in closed:
-                if step is not None:
-                    payload = step_from_row(step).model_dump(mode="json")
-                    self._bus.publish(run["id"], "thread.run.step.expired", payload)
-            self._bus.publish(
-                run["id"], "thread.run.expired", run_from_row(ended).model_dump(mode="json")
-            )
-            log.info("run_id=%s expired", run["id"])
+            await self._executor.expire(run["id"])
 
     # --- one job ----------------------------------------------------------------------------
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
-from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.rules import check_create_resources, check_tools
 from assistantd.store.database import Database

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from assistantd.clock import Clock
 from assistantd.errors import AuthenticationError, InvalidRequestError
 from assistantd.ids import new_id
 from assistantd.service.caller import DEFAULT_PROJECT_ID
-from assistantd.service.clock import Clock
 from assistantd.store import keys as key_store
 from assistantd.store.database import Database
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import exists, select
 
+from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
-from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd.clock import Clock
 from assistantd.engine.bus import Event, EventBus
 from assistantd.engine.worker import RUN_JOB, WorkerPool
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
-from assistantd.service.clock import Clock
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.rules import check_create_resources, check_tools

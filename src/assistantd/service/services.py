@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from assistantd.clock import Clock, system_clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.executor import EngineConfig, RunExecutor
 from assistantd.engine.tokens import TokenCounter
@@ -14,7 +15,6 @@ from assistantd.engine.worker import WorkerPool
 from assistantd.providers.routing import ModelRouter
 from assistantd.service.assistants import AssistantService
 from assistantd.service.auth import AuthService
-from assistantd.service.clock import Clock, system_clock
 from assistantd.service.messages import MessageService
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.runs import RunService, RunSettings
@@ -56,7 +56,6 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
     pool = WorkerPool(
         db,
         executor,
-        bus,
         concurrency=settings.workers,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
