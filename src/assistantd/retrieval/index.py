@@ -1,0 +1,224 @@
+"""HybridIndex: the in-memory search index of one vector store (BM25 + exact vectors + fusion).
+
+Thread-safe through one lock: searches and updates come from worker threads of one process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from assistantd.retrieval.fusion import HybridWeights, fuse
+from assistantd.retrieval.keyword import BM25Index, BM25Params
+from assistantd.retrieval.vectors import VectorIndex
+
+# Removed chunks leave holes; compacting once they are a quarter of the slots bounds the waste
+# at a cost amortised over the removals.
+_COMPACT_FRACTION: Final = 0.25
+_COMPACT_MIN: Final = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedChunk:
+    """A chunk to index: its text for BM25, its embedding (unit length), and an optional
+    title (document title or file name) that BM25 weights as a field of its own."""
+
+    chunk_id: str
+    file_id: str
+    text: str
+    vector: npt.NDArray[np.float32]
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    chunk_id: str
+    file_id: str
+    score: float
+
+
+class HybridIndex:
+    """Chunks of one vector store, searchable by text and vector at once."""
+
+    def __init__(
+        self,
+        dimensions: int,
+        *,
+        bm25: BM25Params | None = None,
+        weights: HybridWeights | None = None,
+    ) -> None:
+        self.dimensions = dimensions
+        self.default_weights = weights or HybridWeights()
+        self._lock = threading.RLock()
+        self._keyword = BM25Index(bm25)
+        self._vectors = VectorIndex(dimensions)
+        self._slot_of: dict[str, int] = {}
+        self._chunk_of: list[str | None] = []
+        self._file_code_of_slot = np.zeros(0, dtype=np.int32)
+        self._file_codes: dict[str, int] = {}
+        self._file_names: list[str] = []
+        self._slots_of_file: dict[str, list[int]] = {}
+        self._dead = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._slot_of)
+
+    def file_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._slots_of_file)
+
+    def add(self, chunks: Sequence[IndexedChunk]) -> None:
+        """Index chunks; a chunk id already present is replaced."""
+        if not chunks:
+            return
+        matrix = np.stack([np.asarray(c.vector, dtype=np.float32).reshape(-1) for c in chunks])
+        if matrix.shape[1] != self.dimensions:
+            raise ValueError(f"expected vectors of {self.dimensions} dimensions")
+        if len({c.chunk_id for c in chunks}) != len(chunks):
+            raise ValueError("chunk ids must be unique within one add")
+        with self._lock:
+            replaced = [self._slot_of[c.chunk_id] for c in chunks if c.chunk_id in self._slot_of]
+            if replaced:
+                self._drop_slots(replaced)
+            first = len(self._chunk_of)
+            slots = np.arange(first, first + len(chunks), dtype=np.int64)
+            codes = np.empty(len(chunks), dtype=np.int32)
+            for i, chunk in enumerate(chunks):
+                slot = first + i
+                self._slot_of[chunk.chunk_id] = slot
+                self._chunk_of.append(chunk.chunk_id)
+                codes[i] = self._file_code(chunk.file_id)
+                self._slots_of_file.setdefault(chunk.file_id, []).append(slot)
+            self._file_code_of_slot = np.concatenate((self._file_code_of_slot, codes))
+            self._keyword.add(slots, [c.text for c in chunks], [c.title for c in chunks])
+            self._vectors.add(slots, matrix)
+
+    def remove_file(self, file_id: str) -> int:
+        """Remove every chunk of a file; returns how many there were."""
+        with self._lock:
+            slots = self._slots_of_file.pop(file_id, [])
+            self._drop_slots(slots)
+            self._maybe_compact()
+            return len(slots)
+
+    def search(
+        self,
+        query: str,
+        query_vector: npt.NDArray[np.float32],
+        *,
+        k: int,
+        allowed_files: set[str] | None = None,
+        score_threshold: float = 0.0,
+        weights: HybridWeights | None = None,
+    ) -> list[Hit]:
+        """The `k` best chunks scoring at least `score_threshold` (0..1), best first.
+
+        `query` feeds the keyword side (pass the rewritten query there), `query_vector` the
+        vector side. `allowed_files` restricts the hits to those files (None: all files).
+        """
+        weights = weights or self.default_weights
+        with self._lock:
+            size = len(self._chunk_of)
+            if k <= 0 or size == 0:
+                return []
+            mask = self._file_code_of_slot >= 0
+            if allowed_files is not None:
+                codes = [self._file_codes[f] for f in allowed_files if f in self._file_codes]
+                mask &= np.isin(self._file_code_of_slot, np.asarray(codes, dtype=np.int32))
+            embedding_weight, text_weight = weights.normalised()
+            similarity = self._vectors_scores(query_vector, size, embedding_weight)
+            keyword = self._keyword_scores(query, size, text_weight)
+            fused = fuse(similarity, keyword, weights)
+            fused[~mask] = -1.0
+            return self._top(fused, k, score_threshold)
+
+    def _vectors_scores(
+        self, query_vector: npt.NDArray[np.float32], size: int, weight: float
+    ) -> npt.NDArray[np.float32]:
+        if weight == 0:
+            return np.zeros(size, dtype=np.float32)
+        return _fit(self._vectors.scores(query_vector), size)
+
+    def _keyword_scores(self, query: str, size: int, weight: float) -> npt.NDArray[np.float32]:
+        if weight == 0:
+            return np.zeros(size, dtype=np.float32)
+        return _fit(self._keyword.search(query).normalised(), size)
+
+    def _top(self, fused: npt.NDArray[np.float32], k: int, threshold: float) -> list[Hit]:
+        candidates = np.flatnonzero(fused >= max(threshold, 0.0))
+        if len(candidates) > k:
+            best = np.argpartition(-fused[candidates], k - 1)[:k]
+            candidates = candidates[best]
+        order = np.lexsort((candidates, -fused[candidates]))
+        hits: list[Hit] = []
+        for slot in candidates[order]:
+            chunk_id = self._chunk_of[slot]
+            assert chunk_id is not None
+            code = int(self._file_code_of_slot[slot])
+            hits.append(Hit(chunk_id, self._file_names[code], float(fused[slot])))
+        return hits
+
+    def _file_code(self, file_id: str) -> int:
+        code = self._file_codes.get(file_id)
+        if code is None:
+            code = self._file_codes[file_id] = len(self._file_names)
+            self._file_names.append(file_id)
+        return code
+
+    def _drop_slots(self, slots: Sequence[int]) -> None:
+        if not slots:
+            return
+        ids = np.asarray(slots, dtype=np.int64)
+        for slot in slots:
+            chunk_id = self._chunk_of[slot]
+            if chunk_id is not None:
+                del self._slot_of[chunk_id]
+                self._chunk_of[slot] = None
+        file_codes = set(self._file_code_of_slot[ids].tolist())
+        self._file_code_of_slot[ids] = -1
+        self._keyword.remove(ids)
+        self._vectors.remove(ids)
+        self._dead += len(slots)
+        # A replaced chunk leaves its slot in its file's list: forget it there too.
+        for code in file_codes:
+            name = self._file_names[code]
+            remaining = self._slots_of_file.get(name)
+            if remaining is not None:
+                dropped = set(slots)
+                kept = [s for s in remaining if s not in dropped]
+                if kept:
+                    self._slots_of_file[name] = kept
+                else:
+                    del self._slots_of_file[name]
+
+    def _maybe_compact(self) -> None:
+        total = len(self._chunk_of)
+        if self._dead < max(_COMPACT_MIN, _COMPACT_FRACTION * total):
+            return
+        live = self._file_code_of_slot >= 0
+        mapping = np.where(live, np.cumsum(live) - 1, -1).astype(np.int64)
+        self._keyword.renumber(mapping)
+        self._vectors.renumber(mapping)
+        self._chunk_of = [c for c in self._chunk_of if c is not None]
+        self._slot_of = {c: slot for slot, c in enumerate(self._chunk_of) if c is not None}
+        self._file_code_of_slot = self._file_code_of_slot[live]
+        self._slots_of_file = {}
+        for slot, code in enumerate(self._file_code_of_slot.tolist()):
+            self._slots_of_file.setdefault(self._file_names[code], []).append(slot)
+        self._dead = 0
+
+
+def _fit(scores: npt.NDArray[np.float32], size: int) -> npt.NDArray[np.float32]:
+    """Scores padded or cut to `size` (a side may not have seen the last slots' ids)."""
+    if len(scores) == size:
+        return scores
+    out = np.zeros(size, dtype=np.float32)
+    n = min(size, len(scores))
+    out[:n] = scores[:n]
+    return out
