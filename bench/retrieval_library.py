@@ -372,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Cranfield directory")
     parser.add_argument("--cache", type=Path, default=None, help="cache embeddings here")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads")
-    parser.add_argument("--window-pooling", choices=["mean", "tokens"], default="mean")
+    parser.add_argument("--window-pooling", choices=["mean", "tokens"], default="tokens")
     parser.add_argument("--wordpieces", type=int, default=256, help="window size of the model")
     parser.add_argument("--embedding-weight", type=float, default=None)
     parser.add_argument("--text-weight", type=float, default=None)

@@ -90,7 +90,7 @@ class MiniLMEmbedder:
         threads: int | None = None,
         batch_size: int = 32,
         window_stride: int = 32,
-        window_pooling: WindowPooling = "mean",
+        window_pooling: WindowPooling = "tokens",
         max_wordpieces: int = MAX_WORDPIECES,
     ) -> None:
         import onnxruntime

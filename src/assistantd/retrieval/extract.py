@@ -26,11 +26,13 @@ TEXT_EXTENSIONS: Final = frozenset(
         "cjs", "jsx", "ts", "tsx", "java", "kt", "scala", "c", "cc", "cpp", "cxx", "h", "hh",
         "hpp", "cs", "go", "rs", "rb", "php", "pl", "swift", "m", "r", "lua", "sh", "bash",
         "zsh", "ps1", "bat", "sql", "css", "scss", "less", "vue", "svelte", "dart", "hs",
-        "ex", "exs", "erl", "clj", "groovy", "gradle", "proto", "graphql", "dockerfile",
-        "makefile", "mk", "cmake", "properties", "env", "diff", "patch", "srt", "vtt",
+        "ex", "exs", "erl", "clj", "groovy", "gradle", "proto", "graphql",
+        "mk", "cmake", "properties", "env", "diff", "patch", "srt", "vtt",
     }
 )  # fmt: skip
 HTML_EXTENSIONS: Final = frozenset({"html", "htm", "xhtml"})
+# Files known by their whole name rather than a suffix.
+TEXT_NAMES: Final = frozenset({"dockerfile", "makefile", "readme", "license", "changelog"})
 SUPPORTED_EXTENSIONS: Final = TEXT_EXTENSIONS | HTML_EXTENSIONS | {"pdf", "docx"}
 
 
@@ -70,8 +72,7 @@ def extract_text(path: Path, filename: str) -> str:
 def _extension(filename: str) -> str:
     name = filename.rsplit("/", 1)[-1].lower()
     if "." not in name:
-        # Dockerfile, Makefile and friends are named, not suffixed.
-        return name
+        return "txt" if name in TEXT_NAMES else ""
     return name.rsplit(".", 1)[1]
 
 
@@ -250,8 +251,10 @@ def _is_docx(path: Path) -> bool:
 
 def _docx(path: Path, filename: str) -> str:
     import docx
+    from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
     from docx.text.paragraph import Paragraph
+    from lxml.etree import LxmlError
 
     try:
         document = docx.Document(str(path))
@@ -262,7 +265,14 @@ def _docx(path: Path, filename: str) -> str:
                 parts.append(block.text)
             elif isinstance(block, Table):
                 parts.extend(_table_rows(block))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except (
+        PackageNotFoundError,
+        LxmlError,
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise InvalidFileError(
             f"File {filename!r} is not a readable DOCX document: {exc}"
         ) from None

@@ -117,7 +117,7 @@ class HybridIndex:
         score_threshold: float = 0.0,
         weights: HybridWeights | None = None,
     ) -> list[Hit]:
-        """The `k` best chunks scoring at least `score_threshold` (0..1), best first.
+        """The `k` best chunks scoring at least `score_threshold` (0..1) and above 0, best first.
 
         `query` feeds the keyword side (pass the rewritten query there), `query_vector` the
         vector side. `allowed_files` restricts the hits to those files (None: all files).
@@ -151,7 +151,8 @@ class HybridIndex:
         return _fit(self._keyword.search(query).normalised(), size)
 
     def _top(self, fused: npt.NDArray[np.float32], k: int, threshold: float) -> list[Hit]:
-        candidates = np.flatnonzero(fused >= max(threshold, 0.0))
+        # A score of 0 is no evidence at all (no shared word, no positive similarity).
+        candidates = np.flatnonzero((fused >= threshold) & (fused > 0))
         if len(candidates) > k:
             best = np.argpartition(-fused[candidates], k - 1)[:k]
             candidates = candidates[best]

@@ -29,7 +29,8 @@ STOPWORDS: Final = frozenset(
     shouldn't so some such than that the their theirs them themselves then there these they
     this those though through thus to too under until up upon us very via was wasn't we were
     weren't what when where whether which while who whom whose why will with within without
-    won't would wouldn't yet you your yours yourself yourselves
+    won't would wouldn't yet you your yours yourself yourselves i'd i'm i've i'll you're
+    you've we're we've it's that's there's what's let's
     """.split()  # noqa: SIM905
 )
 _WORD: Final = re.compile(r"[^\W_]+")
@@ -211,7 +212,9 @@ class BM25Index:
             raise ValueError("doc ids must be unique")
         self._grow(int(ids.max()) + 1)
         self._size = max(self._size, int(ids.max()) + 1)
-        self.remove(ids[self._live[ids]])
+        replaced = ids[self._live[ids]]
+        if len(replaced):
+            self._purge(replaced)
         term_ids: list[int] = []
         doc_index: list[int] = []
         weights: list[float] = []
@@ -257,6 +260,15 @@ class BM25Index:
         self._lengths[ids] = 0
         self._dead_postings = True
         self._norm = None
+
+    def _purge(self, doc_ids: npt.NDArray[np.int64]) -> None:
+        """Remove these ids and drop the postings of every removed id now, so ids can be reused."""
+        self.remove(doc_ids)
+        self._flush_delta(force=True)
+        mapping = np.arange(self._size, dtype=np.int64)
+        mapping[~self._live[: self._size]] = -1
+        self._main = self._main.renumbered(mapping)
+        self._dead_postings = False
 
     def renumber(self, mapping: npt.NDArray[np.int64]) -> None:
         """Move doc `old` to `mapping[old]`; ids mapped to -1 must already be removed."""

@@ -1,0 +1,62 @@
+"""The local MiniLM embedder (the real int8 model): shape, norm, determinism, long texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistantd.retrieval.embedding import Embedder, MiniLMEmbedder, minilm_files
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder(threads=1)
+
+
+def test_model_files_are_located_without_importing_torch() -> None:
+    model, tokenizer = minilm_files()
+    assert model.name == "model.onnx"
+    assert model.stat().st_size == 22_928_619
+    assert tokenizer.name == "tokenizer.json"
+
+
+def test_protocol(embedder: MiniLMEmbedder) -> None:
+    assert isinstance(embedder, Embedder)
+    assert (embedder.name, embedder.dimensions) == ("all-MiniLM-L6-v2-int8", 384)
+
+
+def test_shape_norm_and_determinism(embedder: MiniLMEmbedder) -> None:
+    texts = ["The cat sat on the mat.", "A kitten rests on a rug.", "Stock markets fell today."]
+    vectors = embedder.embed_documents(texts)
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Batching (and the padding it brings) does not change a text's vector.
+    again = embedder.embed_documents(list(reversed(texts)))[::-1]
+    np.testing.assert_allclose(vectors, again, atol=1e-5)
+    query = embedder.embed_query(texts[0])
+    assert query.shape == (384,)
+    np.testing.assert_allclose(query, vectors[0], atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] > 0.5 > similarity[0, 2]
+    assert embedder.embed_documents([]).shape == (0, 384)
+
+
+def test_long_text_is_read_in_windows(embedder: MiniLMEmbedder) -> None:
+    head = "Supersonic flow over a wedge produces an attached oblique shock wave. " * 15
+    tail = "Bread dough rises when yeast ferments the sugars in the flour. " * 15
+    assert embedder.count_windows([head, tail]) == 2  # 197 and 227 wordpieces
+    assert embedder.count_windows([head + tail]) == 2  # 256, then the rest with 32 overlap
+    long, only_head, only_tail = embedder.embed_documents([head + tail, head, tail])
+    assert float(only_head @ only_tail) < 0.3
+    # Both halves are represented; truncation at 256 would have kept a quarter of the tail.
+    assert float(long @ only_head) > 0.6
+    assert float(long @ only_tail) > 0.6
+    assert np.linalg.norm(long) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_parameters_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_wordpieces"):
+        MiniLMEmbedder(max_wordpieces=512)
+    with pytest.raises(ValueError, match="window_stride"):
+        MiniLMEmbedder(max_wordpieces=64, window_stride=32)
