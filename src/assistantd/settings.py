@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(default=1.0, gt=0)
     run_expires_seconds: int = Field(default=600, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # code_interpreter sandbox (see src/assistantd/sandbox/; `make sandbox` creates the Python).
+    sandbox_python: Path = Field(
+        default=Path(".venv-sandbox/bin/python"), description="the sandbox's own Python"
+    )
+    sandbox_idle_seconds: float = Field(
+        default=3600.0, gt=0, description="a thread's session is closed after this long unused"
+    )
+    sandbox_max_sessions: int = Field(default=8, ge=1, le=256, description="live sessions at once")
+    sandbox_memory_mb: int = Field(default=1024, ge=256, description="memory limit per session")
+    sandbox_call_timeout_seconds: float = Field(default=120.0, gt=0, description="per call")
+    sandbox_output_chars: int = Field(default=1 << 20, ge=1024, description="logs kept per call")
+    sandbox_data_mb: int = Field(default=512, ge=16, description="size of /mnt/data per session")
     log_level: str = "info"
 
     @classmethod

@@ -1,0 +1,257 @@
+"""Escapes and abuse: each is stopped, and another session carries on unaffected."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable
+from pathlib import Path
+
+import pytest
+
+from assistantd.sandbox import (
+    BubblewrapBackend,
+    ExecutionResult,
+    KernelSession,
+    SessionDied,
+    SessionManager,
+)
+
+from .conftest import TEST_LIMITS, Loop, assert_answers
+
+
+# Closing flushes what the full file system refused: that error is expected.
+_CLOSE_AND_REMOVE = (
+    "import contextlib, os\nwith contextlib.suppress(OSError):\n    f.close()\nos.remove({!r})"
+)
+
+
+async def _outcome(call: Awaitable[ExecutionResult]) -> ExecutionResult | SessionDied:
+    try:
+        return await call
+    except SessionDied as died:
+        return died
+
+
+def _fails_with(result_error: object, *names: str) -> bool:
+    return result_error is not None and getattr(result_error, "ename", None) in names
+
+
+def test_host_files_are_invisible(
+    loop: Loop,
+    shared_session: KernelSession,
+    bystander: KernelSession,
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host secret")
+    other_dir = bystander.session_dir
+    loop.run(bystander.execute("open('/mnt/data/mine.txt', 'w').write('bystander')", timeout=10))
+    targets = [
+        str(secret),
+        "/etc/shadow",
+        "/etc/hostname",
+        str(other_dir / "kernel.log"),
+        f"/proc/{bystander.sandbox_pid}/root/mnt/data/mine.txt",
+        f"/proc/{os.getpid()}/environ",
+    ]
+    for target in targets:
+        result = loop.run(shared_session.execute(f"open({target!r}).read()", timeout=10))
+        assert _fails_with(result.error, "FileNotFoundError", "PermissionError"), (
+            target,
+            result.logs,
+        )
+    listing = loop.run(shared_session.execute("import os; sorted(os.listdir('/'))", timeout=10))
+    assert "home" not in listing.logs
+    assert "var" not in listing.logs
+    pids = loop.run(
+        shared_session.execute(
+            "sorted(int(p) for p in os.listdir('/proc') if p.isdigit())", timeout=10
+        )
+    )
+    assert str(os.getpid()) not in pids.logs.split(",")  # only the sandbox's own processes
+    assert_answers(loop, bystander)
+
+
+def test_no_network_but_unix_sockets(loop: Loop, shared_session: KernelSession) -> None:
+    code = (
+        "import socket\n"
+        "results = {}\n"
+        "for name in ('AF_INET', 'AF_INET6', 'AF_PACKET'):\n"
+        "    try:\n"
+        "        socket.socket(getattr(socket, name)).connect(('127.0.0.1', 80))\n"
+        "        results[name] = 'connected'\n"
+        "    except OSError as exc:\n"
+        "        results[name] = exc.errno\n"
+        "socket.socket(socket.AF_UNIX).close()\n"
+        "print(results)\n"
+    )
+    result = loop.run(shared_session.execute(code, timeout=10))
+    assert result.error is None, result.logs
+    assert "connected" not in result.logs
+    assert result.logs.count("97") == 3  # EAFNOSUPPORT from the seccomp filter
+
+
+def test_dangerous_syscalls_are_denied(loop: Loop, shared_session: KernelSession) -> None:
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "calls = {\n"
+        "    'unshare': lambda: libc.unshare(0x10000000),\n"
+        "    'mount': lambda: libc.mount(b'none', b'/tmp', b'tmpfs', 0, None),\n"
+        "    'ptrace': lambda: libc.ptrace(16, 1, None, None),\n"
+        "    'chroot': lambda: libc.chroot(b'/tmp'),\n"
+        "}\n"
+        "for name, call in calls.items():\n"
+        "    print(name, call(), os.strerror(ctypes.get_errno()))\n"
+    )
+    result = loop.run(shared_session.execute(code, timeout=10))
+    assert result.error is None, result.logs
+    for name in ("unshare", "mount", "ptrace", "chroot"):
+        assert f"{name} -1 Operation not permitted" in result.logs
+
+
+def test_writes_outside_the_data_folder_fail(loop: Loop, shared_session: KernelSession) -> None:
+    venv_file = str(Path(os.environ.get("VIRTUAL_ENV", "/usr")) / "planted.txt")
+    for target in ("/usr/planted.txt", "/planted.txt", "/etc/passwd", venv_file):
+        result = loop.run(shared_session.execute(f"open({target!r}, 'w').write('x')", timeout=10))
+        assert _fails_with(result.error, "OSError", "PermissionError", "FileNotFoundError"), (
+            target,
+            result.logs,
+        )
+    assert not Path("/usr/planted.txt").exists()
+    assert not Path("/planted.txt").exists()
+    # /tmp is writable but capped.
+    code = "f = open('/tmp/fill', 'wb')\nfor _ in range(200):\n    f.write(b'0' * (1 << 20))\n"
+    result = loop.run(shared_session.execute(code, timeout=30))
+    assert result.error is not None
+    assert "No space left on device" in result.error.evalue
+    cleanup = loop.run(shared_session.execute(_CLOSE_AND_REMOVE.format("/tmp/fill"), timeout=10))
+    assert cleanup.error is None, cleanup.logs
+
+
+def test_a_huge_file_is_stopped_by_the_folder_cap(
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
+) -> None:
+    code = (
+        "f = open('/mnt/data/huge.bin', 'wb')\n"
+        "for _ in range(10 * 1024):  # 10 GB\n"
+        "    f.write(b'0' * (1 << 20))\n"
+    )
+    result = loop.run(shared_session.execute(code, timeout=60))
+    assert result.error is not None
+    assert "No space left on device" in result.error.evalue
+    assert [f.path for f in result.new_files] == ["/mnt/data/huge.bin"]
+    assert result.new_files[0].size <= TEST_LIMITS.data_dir_bytes
+    after = loop.run(
+        shared_session.execute(_CLOSE_AND_REMOVE.format("/mnt/data/huge.bin"), timeout=10)
+    )
+    assert after.error is None, after.logs
+    assert_answers(loop, bystander)
+
+
+def test_an_infinite_loop_is_interrupted_and_state_kept(
+    loop: Loop, shared_session: KernelSession
+) -> None:
+    loop.run(shared_session.execute("kept = 'yes'", timeout=10))
+    result = loop.run(shared_session.execute("while True:\n    pass", timeout=1.0))
+    assert result.timed_out
+    assert result.error is not None
+    assert result.error.ename == "KeyboardInterrupt"
+    assert "ran longer than the 1 s limit" in result.logs
+    again = loop.run(shared_session.execute("kept", timeout=10))
+    assert again.logs == "'yes'\n"
+
+
+def test_printing_100_mb_is_capped(
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
+) -> None:
+    result = loop.run(shared_session.execute("print('x' * 100_000_000)", timeout=60))
+    assert result.logs_truncated
+    assert len(result.logs) <= TEST_LIMITS.output_chars + 200
+    assert "[output truncated" in result.logs
+    flood = loop.run(shared_session.execute("for i in range(300_000):\n    print(i)", timeout=60))
+    assert flood.logs_truncated
+    assert flood.error is None
+    assert_answers(loop, bystander)
+
+
+@pytest.mark.slow
+def test_a_fork_bomb_is_bounded(
+    loop: Loop, manager: SessionManager, bystander: KernelSession
+) -> None:
+    loop.run(manager.execute("bomb", "state = 1", timeout=10))
+    code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    outcome = loop.run(_outcome(manager.execute("bomb", code, timeout=3)))
+    if isinstance(outcome, SessionDied):
+        assert outcome.reason
+    else:
+        assert outcome.timed_out  # interrupted in time: the session survived
+    # Either way the key gets a working session again.
+    after = loop.run(manager.execute("bomb", "print('recovered')", timeout=10))
+    assert "recovered" in after.logs
+    assert_answers(loop, bystander)
+
+
+@pytest.mark.slow
+def test_memory_is_limited(loop: Loop, manager: SessionManager, bystander: KernelSession) -> None:
+    loop.run(manager.execute("mem", "state = 1", timeout=10))
+    # Past RLIMIT_AS: a clean MemoryError, the session and its state survive.
+    huge = loop.run(manager.execute("mem", "x = bytearray(64 << 30)", timeout=30))
+    assert huge.error is not None
+    assert huge.error.ename == "MemoryError"
+    assert loop.run(manager.execute("mem", "state", timeout=10)).logs == "1\n"
+    # Within RLIMIT_AS but past the cgroup limit: the OOM killer ends the session.
+    code = "blocks = []\nfor _ in range(100):\n    blocks.append(bytearray(16 << 20))"
+    outcome = loop.run(_outcome(manager.execute("mem", code, timeout=30)))
+    if isinstance(outcome, SessionDied):
+        assert "memory" in outcome.reason
+    else:
+        assert outcome.error is not None
+        assert outcome.error.ename == "MemoryError"
+    after = loop.run(manager.execute("mem", "print('fresh')", timeout=10))
+    assert after.logs == "fresh\n"
+    assert_answers(loop, bystander)
+
+
+def _kernel_pid(session: KernelSession) -> int:
+    init = session.sandbox_pid
+    children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+@pytest.mark.slow
+def test_a_kernel_killed_mid_call(
+    loop: Loop, manager: SessionManager, bystander: KernelSession
+) -> None:
+    loop.run(manager.execute("victim", "state = 'old'", timeout=10))
+    session = loop.run(manager.session("victim"))
+    assert isinstance(session, KernelSession)
+
+    async def kill_during_call() -> None:
+        call = asyncio.create_task(
+            manager.execute("victim", "import time; time.sleep(30)", timeout=60)
+        )
+        await asyncio.sleep(0.5)
+        os.kill(_kernel_pid(session), signal.SIGKILL)
+        with pytest.raises(SessionDied):
+            await asyncio.wait_for(call, 5)
+
+    loop.run(kill_during_call())
+    fresh = loop.run(manager.execute("victim", "'state' in globals()", timeout=10))
+    assert fresh.logs == "False\n"
+    assert_answers(loop, bystander)
+
+
+def test_a_kernel_killed_between_calls(
+    loop: Loop, manager: SessionManager, sandbox_backend: BubblewrapBackend
+) -> None:
+    loop.run(manager.execute("idle-victim", "state = 1", timeout=10))
+    session = loop.run(manager.session("idle-victim"))
+    assert isinstance(session, KernelSession)
+    os.kill(_kernel_pid(session), signal.SIGKILL)
+    loop.run(asyncio.sleep(0.3))
+    fresh = loop.run(manager.execute("idle-victim", "'state' in globals()", timeout=10))
+    assert fresh.logs == "False\n"

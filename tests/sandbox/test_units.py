@@ -1,0 +1,89 @@
+"""Pure parts of the sandbox package: wire format, output capping, names, layout, limits."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from assistantd.sandbox.connection import Connection
+from assistantd.sandbox.errors import InvalidInputFile
+from assistantd.sandbox.files import check_input_name
+from assistantd.sandbox.layout import discover_python
+from assistantd.sandbox.limits import SandboxLimits
+from assistantd.sandbox.output import PNG_SIGNATURE, OutputCollector, strip_ansi
+from assistantd.sandbox.protocol import WireCodec
+from assistantd.sandbox.seccomp import build_filter_bpf
+
+from .conftest import SANDBOX_PYTHON
+
+
+def test_messages_round_trip_and_forgeries_are_rejected() -> None:
+    codec = WireCodec(b"secret")
+    msg_id, frames = codec.encode("execute_request", {"code": "1"})
+    envelope = codec.envelope([b"routing-id", *frames])
+    assert envelope is not None
+    assert envelope.msg_type == "execute_request"
+    assert codec.content(envelope) == {"code": "1"}
+    assert WireCodec(b"other key").content(envelope) is None
+    assert codec.envelope([b"no delimiter"]) is None
+    assert msg_id
+
+
+def test_connection_file_uses_ipc_sockets() -> None:
+    connection = Connection.new("/run/kernel/k")
+    info = connection.file_bytes()
+    assert b'"transport":"ipc"' in info
+    assert connection.socket_name("shell") == "k-1"
+
+
+def test_output_is_capped_and_uncoloured() -> None:
+    seen: list[str] = []
+    out = OutputCollector(cap=10, max_images=1, on_output=seen.append)
+    out.text("\x1b[31mred\x1b[0m ")
+    out.text("0123456789")
+    out.text("dropped")
+    assert out.logs.startswith("red 012345\n[output truncated")
+    assert out.truncated
+    assert "".join(seen) == out.logs
+    out.image(base64.b64encode(PNG_SIGNATURE + b"x").decode())
+    out.image(base64.b64encode(PNG_SIGNATURE + b"y").decode())
+    assert out.images == [PNG_SIGNATURE + b"x"]
+    assert out.dropped_images == 1
+    assert strip_ansi("\x1b]0;title\x07plain") == "plain"
+
+
+def test_a_failing_listener_does_not_break_the_call() -> None:
+    def explode(_: str) -> None:
+        raise RuntimeError("listener bug")
+
+    out = OutputCollector(cap=100, max_images=0, on_output=explode)
+    out.text("a")
+    out.text("b")
+    assert out.logs == "ab"
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "x\0y", "é" * 200])
+def test_input_names_must_be_plain_file_names(name: str) -> None:
+    with pytest.raises(InvalidInputFile):
+        check_input_name(name)
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="memory_bytes"):
+        SandboxLimits(memory_bytes=0)
+    assert SandboxLimits().address_space_bytes > SandboxLimits().memory_bytes
+
+
+def test_layout_binds_the_venv_and_its_base_python() -> None:
+    if not SANDBOX_PYTHON.exists():
+        pytest.skip(f"{SANDBOX_PYTHON} missing (run `make sandbox`)")
+    layout = discover_python(SANDBOX_PYTHON)
+    venv = SANDBOX_PYTHON.parent.parent
+    assert any(venv == d or d in venv.parents for d in layout.ro_dirs)
+    assert all(Path("/usr") not in d.parents for d in layout.ro_dirs)
+
+
+def test_seccomp_filter_compiles() -> None:
+    assert len(build_filter_bpf()) > 100
