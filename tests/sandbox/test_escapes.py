@@ -20,7 +20,6 @@ from assistantd.sandbox import (
 
 from .conftest import TEST_LIMITS, Loop, assert_answers
 
-
 # Closing flushes what the full file system refused: that error is expected.
 _CLOSE_AND_REMOVE = (
     "import contextlib, os\nwith contextlib.suppress(OSError):\n    f.close()\nos.remove({!r})"

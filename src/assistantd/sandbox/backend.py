@@ -16,7 +16,7 @@ from pathlib import Path
 import zmq.asyncio
 
 from assistantd.sandbox.bwrap import SandboxFds, bwrap_command, identity_files, kernel_command
-from assistantd.sandbox.cgroups import CgroupTree, SessionCgroup
+from assistantd.sandbox.cgroups import CgroupTree, SessionCgroup, tree_tag
 from assistantd.sandbox.channels import KernelChannels, MessageHandler
 from assistantd.sandbox.connection import Connection
 from assistantd.sandbox.errors import SandboxUnavailable
@@ -77,7 +77,7 @@ class BubblewrapBackend:
         self._bwrap = bwrap
         self._context = context if context is not None else zmq.asyncio.Context()
         self._owns_context = context is None
-        self._tag = f"assistantd-sandbox-{os.getpid()}-{secrets.token_hex(3)}"
+        self._tag = tree_tag()
         self._machine: _Machine | None = None
         self._failure: ProbeResult | None = None
         self._probe_lock = asyncio.Lock()
@@ -151,11 +151,7 @@ class BubblewrapBackend:
                         f"the sandbox Python failed to import ipykernel: {process.log_tail}"
                     )
             finally:
-                process.kill()
-                await process.wait(5.0)
-                process.close()
-                if cgroup is not None:
-                    await cgroup.remove()
+                await _stop(process, cgroup)
 
     async def _ready(self) -> _Machine:
         if self._machine is None and self._failure is None:
@@ -180,15 +176,21 @@ class BubblewrapBackend:
         connection = Connection.new(f"{SOCKET_DIR}/k")
         command = kernel_command(machine.layout)
         process, cgroup = await self._launch(machine, session_dir, command, connection)
-        session = KernelSession(
-            session_id=session_dir.name,
-            session_dir=session_dir,
-            process=process,
-            connection=connection,
-            channels_factory=self._channels,
-            cgroup=cgroup,
-            limits=self.limits,
-        )
+        try:
+            session = KernelSession(
+                session_id=session_dir.name,
+                session_dir=session_dir,
+                process=process,
+                connection=connection,
+                channels_factory=self._channels,
+                cgroup=cgroup,
+                limits=self.limits,
+            )
+        except BaseException as exc:
+            await _stop(process, cgroup)
+            if isinstance(exc, OSError):
+                raise SandboxUnavailable(f"could not open the sandbox's files: {exc}") from exc
+            raise
         try:
             await session.start(input_files, self.limits.start_timeout_seconds)
         except BaseException:
@@ -207,50 +209,52 @@ class BubblewrapBackend:
     async def _launch(
         self, machine: _Machine, log_dir: Path, command: list[str], connection: Connection
     ) -> tuple[SandboxProcess, SessionCgroup | None]:
+        passwd, group = identity_files()
+        contents = {
+            "seccomp": machine.seccomp_bpf,
+            "connection": connection.file_bytes(),
+            "startup": startup_code(self.limits.output_chars),
+            "passwd": passwd,
+            "group": group,
+        }
         cgroup: SessionCgroup | None = None
-        if machine.cgroups is not None:
-            try:
+        fds: list[int] = []
+        try:
+            if machine.cgroups is not None:
                 cgroup = machine.cgroups.create(f"{log_dir.name}-{secrets.token_hex(3)}")
                 cgroup.apply(self.limits)
-            except OSError as exc:
-                if cgroup is not None:
-                    cgroup.discard()
-                raise SandboxUnavailable(f"could not create the session's cgroup: {exc}") from exc
-        passwd, group = identity_files()
-        info_read, info_write = os.pipe2(os.O_CLOEXEC)
-        fds = SandboxFds(
-            seccomp=_memfd("seccomp", machine.seccomp_bpf),
-            info=info_write,
-            connection=_memfd("connection", connection.file_bytes()),
-            startup=_memfd("startup", startup_code(self.limits.output_chars)),
-            passwd=_memfd("passwd", passwd),
-            group=_memfd("group", group),
-        )
-        plan = SpawnPlan(
-            cgroup_procs=cgroup.procs_files if cgroup is not None else (),
-            rlimits=machine.rlimits,
-            user=machine.user,
-            group=machine.group,
-        )
-        argv = bwrap_command(machine.bwrap, machine.layout, self.limits, fds, command)
-        try:
+            info_read, info_write = os.pipe2(os.O_CLOEXEC)
+            fds += [info_read, info_write]
+            memfds = {name: _memfd(name, data) for name, data in contents.items()}
+            fds += memfds.values()
+            handed = SandboxFds(info=info_write, **memfds)
+            plan = SpawnPlan(
+                cgroup_procs=cgroup.procs_files if cgroup is not None else (),
+                rlimits=machine.rlimits,
+                user=machine.user,
+                group=machine.group,
+            )
+            fds = [info_read]  # spawn closes the others once the child has them
             process = await SandboxProcess.spawn(
-                argv,
-                pass_fds=fds.all(),
+                bwrap_command(machine.bwrap, machine.layout, self.limits, handed, command),
+                pass_fds=handed.all(),
                 info_fd=info_read,
-                close_after_spawn=fds.all(),
+                close_after_spawn=handed.all(),
                 plan=plan,
                 log_path=log_dir / "kernel.log",
                 log_cap=_KERNEL_LOG_BYTES,
                 ready_marker=CONNECTION_FILE,
                 timeout=self.limits.start_timeout_seconds,
             )
-        except BaseException:
+        except BaseException as exc:
             if cgroup is not None:
                 await cgroup.remove()
+            if isinstance(exc, OSError):
+                raise SandboxUnavailable(f"could not prepare the sandbox: {exc}") from exc
             raise
         finally:
-            os.close(info_read)
+            for fd in fds:
+                os.close(fd)
         return process, cgroup
 
     async def aclose(self) -> None:
@@ -259,6 +263,14 @@ class BubblewrapBackend:
             self._machine.cgroups.remove()
         if self._owns_context:
             self._context.term()
+
+
+async def _stop(process: SandboxProcess, cgroup: SessionCgroup | None) -> None:
+    process.kill()
+    await process.wait(5.0)
+    process.close()
+    if cgroup is not None:
+        await cgroup.remove()
 
 
 @contextlib.contextmanager

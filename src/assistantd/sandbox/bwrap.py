@@ -116,6 +116,14 @@ def bwrap_command(
         "/proc",
         "--dev",
         "/dev",
+        # /dev is a tmpfs without a size: make it read-only, with a capped /dev/shm in it
+        # (multiprocessing needs POSIX shared memory).
+        "--size",
+        str(limits.shm_bytes),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
         "--size",
         str(limits.tmp_bytes),
         "--tmpfs",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,35 @@ log = logging.getLogger(__name__)
 
 CONTROLLERS = ("pids", "memory", "cpu")
 _CPU_PERIOD_US = 100_000
+TAG_PREFIX = "assistantd-sandbox-"
+
+
+def tree_tag() -> str:
+    """The name of this server process's folder under its own cgroup."""
+    return f"{TAG_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _remove_stale(parent: Path) -> None:
+    """Delete the (empty) folders left by servers that died without cleaning up: their
+    sandboxes died with them (--die-with-parent), so only the folders remain."""
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            pid = entry.name.removeprefix(TAG_PREFIX).split("-", 1)[0]
+            if not entry.name.startswith(TAG_PREFIX) or not pid.isdigit():
+                continue
+            try:
+                os.kill(int(pid), 0)
+                continue  # that server is still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            for child in entry.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()
+            with contextlib.suppress(OSError):
+                entry.rmdir()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +249,7 @@ class CgroupTree:
                 own = _inside(mount, membership[name])
                 if own is None:
                     continue
+                _remove_stale(own)
                 try:
                     (own / tag).mkdir(exist_ok=True)
                 except OSError:
@@ -237,6 +268,7 @@ class CgroupTree:
         own = _inside(mount, membership[""])
         if own is None:
             return None
+        _remove_stale(own)
         try:
             available = set((own / "cgroup.controllers").read_text(encoding="ascii").split())
             wanted = [name for name in CONTROLLERS if name in available]

@@ -30,8 +30,9 @@ class SandboxLimits:
     # Size of /mnt/data (a tmpfs): input copies and everything the code writes there. What the
     # code writes there counts against memory_bytes too, so keep this well below it.
     data_dir_bytes: int = 512 * MIB
-    # Size of /tmp (a tmpfs).
+    # Size of /tmp and of /dev/shm (tmpfs).
     tmp_bytes: int = 256 * MIB
+    shm_bytes: int = 64 * MIB
     # Images kept per call.
     max_images: int = 32
     # Files reported per call; files past it (and deeper than max_depth) are not reported.
@@ -54,6 +55,7 @@ class SandboxLimits:
             "output_chars": self.output_chars,
             "data_dir_bytes": self.data_dir_bytes,
             "tmp_bytes": self.tmp_bytes,
+            "shm_bytes": self.shm_bytes,
             "max_message_bytes": self.max_message_bytes,
             "start_timeout_seconds": self.start_timeout_seconds,
         }
