@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     job_poll_seconds: float = Field(default=1.0, gt=0)
     run_expires_seconds: int = Field(default=600, ge=1)
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # Files, vector stores and file_search.
+    files_dir: Path | None = Field(default=None, description="default: <data_dir>/files")
+    ingest_workers: int = Field(default=2, ge=1, le=64, description="files ingested at once")
+    embedding_threads: int = Field(default=2, ge=1, le=64, description="CPU threads for embedding")
+    # Embeddings from an OpenAI-compatible /embeddings upstream instead of the local model.
+    embedding_base_url: str | None = None
+    embedding_api_key: str | None = None
+    embedding_model: str | None = Field(default=None, description="model name sent upstream")
+    thread_store_expiry_days: int = Field(default=7, ge=1, le=365)
     # code_interpreter sandbox (see src/assistantd/sandbox/; `make sandbox` creates the Python).
     sandbox_python: Path = Field(
         default=Path(".venv-sandbox/bin/python"), description="the sandbox's own Python"
@@ -104,6 +113,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'assistantd.sqlite3').resolve()}"
+
+    @property
+    def resolved_files_dir(self) -> Path:
+        return self.files_dir if self.files_dir is not None else self.data_dir / "files"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -11,7 +11,15 @@ from fastapi import FastAPI
 from assistantd import __version__
 from assistantd.api.errors import install_error_handlers
 from assistantd.api.middleware import RequestContextMiddleware
-from assistantd.api.routes import assistants, health, messages, runs, threads
+from assistantd.api.routes import (
+    assistants,
+    files,
+    health,
+    messages,
+    runs,
+    threads,
+    vector_stores,
+)
 from assistantd.service.services import open_services
 from assistantd.settings import Settings
 
@@ -37,7 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     # runs first: its `/threads/runs` must win over `/threads/{thread_id}`.
-    for module in (health, runs, assistants, threads, messages):
+    for module in (health, runs, assistants, threads, messages, files, vector_stores):
         app.include_router(module.router, prefix="/v1")
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -44,3 +44,8 @@ async def beta_caller(request: Request) -> Caller:
     elif services_of(request).settings.require_beta_header:
         raise InvalidRequestError(_BETA_HELP, code="invalid_beta")
     return await _authenticate(request)
+
+
+async def plain_caller(request: Request) -> Caller:
+    """For /files, which the SDK calls without the OpenAI-Beta header."""
+    return await _authenticate(request)

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from assistantd.engine import file_search
+
 
 def unavailable_tool(tools: list[dict[str, Any]]) -> str | None:
     for tool in tools:
-        if tool["type"] in ("file_search", "code_interpreter"):
+        if tool["type"] == "code_interpreter":
             return str(tool["type"])
     return None
 
 
 def chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    functions = [
-        {"type": "function", "function": dict(t["function"])}
-        for t in tools
-        if t["type"] == "function"
-    ]
+    """Function tools pass through; file_search is offered as a function the engine runs."""
+    functions = []
+    for tool in tools:
+        if tool["type"] == "function":
+            functions.append({"type": "function", "function": dict(tool["function"])})
+        elif tool["type"] == file_search.NAME:
+            functions.append(file_search.FUNCTION)
     return functions or None
 
 
@@ -26,6 +30,8 @@ def chat_tool_choice(choice: Any) -> str | dict[str, Any] | None:
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "function", "function": {"name": choice["function"]["name"]}}
+    if isinstance(choice, dict) and choice.get("type") == file_search.NAME:
+        return {"type": "function", "function": {"name": file_search.NAME}}
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert
 
 from assistantd.clock import Clock
+from assistantd.engine import file_search
 from assistantd.engine.bus import EventBus
 from assistantd.engine.chat_request import (
     chat_response_format,
@@ -24,6 +25,8 @@ from assistantd.engine.chat_request import (
     chat_tools,
     unavailable_tool,
 )
+from assistantd.engine.citations import CitationScanner, sources_of_steps
+from assistantd.engine.file_search import FileSearchRunner, not_run_item
 from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
 from assistantd.engine.tokens import TokenCounter
 from assistantd.engine.turn import (
@@ -77,6 +80,7 @@ class RunExecutor:
         counter: TokenCounter,
         config: EngineConfig,
         clock: Clock,
+        file_search: FileSearchRunner,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -84,6 +88,7 @@ class RunExecutor:
         self._counter = counter
         self._config = config
         self._clock = clock
+        self._file_search = file_search
 
     async def execute(self, run_id: str, attempt: int) -> None:
         """Run until the run needs the client, ends, or the process stops. Never raises for a
@@ -105,6 +110,13 @@ class RunExecutor:
     async def expire(self, run_id: str) -> None:
         """End a run nobody is executing (queued, or waiting for outputs) at its deadline."""
         await self._end(run_id, "expired")
+
+    async def expire_idle_runs(self) -> None:
+        """The sweeper's pass: expire every idle run whose deadline has passed."""
+        async with self._db.read() as conn:
+            candidates = await run_store.expired_idle_runs(conn, self._clock())
+        for run in candidates:
+            await self.expire(run["id"])
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -254,7 +266,14 @@ class RunExecutor:
             response_format=chat_response_format(run["response_format"]),
             reasoning_effort=run["reasoning_effort"],
         )
-        turn = Turn()
+        turn = Turn(citations=CitationScanner(sources_of_steps(steps)))
+        turn.search_calls_before = sum(
+            1
+            for step in steps
+            if step["step_details"].get("type") == "tool_calls"
+            for item in step["step_details"]["tool_calls"]
+            if item["type"] == "file_search"
+        )
         try:
             await self._stream_turn(run, provider, request, turn)
         except _Stop as stop:
@@ -350,10 +369,14 @@ class RunExecutor:
         first = turn.message_id is None
         if first:
             await self._open_message(run, turn)
+        before = len(turn.citations.annotations)
         turn.text += fragment
         text: dict[str, Any] = {"value": fragment}
-        if first:
-            text["annotations"] = []
+        cited = turn.citations.feed(turn.text)
+        if first or cited:
+            text["annotations"] = [
+                {"index": before + offset, **item} for offset, item in enumerate(cited)
+            ]
         self._bus.publish(
             run["id"],
             "thread.message.delta",
@@ -423,14 +446,18 @@ class RunExecutor:
         call.arguments += delta.arguments
         if not call.name:
             return  # announce a call only once its name is known
+        server_side = self._runs_itself(run, call.name)
         if call.announced:
-            if not delta.arguments:
+            if not delta.arguments or server_side:
                 return
             item: dict[str, Any] = {
                 "index": call.index,
                 "type": "function",
                 "function": {"arguments": delta.arguments},
             }
+        elif server_side:
+            call.announced = True
+            item = {"index": call.index, "id": call.id, "type": "file_search", "file_search": {}}
         else:
             call.announced = True
             item = {
@@ -467,7 +494,12 @@ class RunExecutor:
         if turn.message_id is not None:
             incomplete = cut_by_budget and not turn.calls
             values: dict[str, Any] = {
-                "content": [{"type": "text", "text": {"value": turn.text, "annotations": []}}],
+                "content": [
+                    {
+                        "type": "text",
+                        "text": {"value": turn.text, "annotations": turn.citations.annotations},
+                    }
+                ],
             }
             if incomplete:
                 values.update(
@@ -523,7 +555,9 @@ class RunExecutor:
         run_id = run["id"]
         calls = sorted(turn.calls.values(), key=lambda c: c.index)
         known = {t["function"]["name"] for t in run["tools"] if t["type"] == "function"}
-        problems = {c.id: call_problem(c, known) for c in calls}
+        problems = {
+            c.id: None if self._runs_itself(run, c.name) else call_problem(c, known) for c in calls
+        }
         details: dict[str, Any] = {
             "type": "tool_calls",
             "tool_calls": [
@@ -535,19 +569,36 @@ class RunExecutor:
                 for c in calls
             ],
         }
-        now = self._clock()
         assert turn.tool_step_id is not None
         if any(problems.values()):
             # The client never sees a malformed call: the server answers every call of this
             # turn with an explanation and lets the model try again.
-            for item in details["tool_calls"]:
-                problem = problems[item["id"]]
-                item["function"]["output"] = (
+            for position, call in enumerate(calls):
+                problem = problems[call.id]
+                output = (
                     f"error: {problem}"
                     if problem
                     else "error: not executed because another call in the same turn was invalid; "
                     "call it again"
                 )
+                if self._runs_itself(run, call.name):
+                    details["tool_calls"][position] = not_run_item(
+                        run, call.id, call.arguments, output
+                    )
+                else:
+                    details["tool_calls"][position]["function"]["output"] = output
+        else:
+            # Calls the server runs itself are answered now; the client gets the rest.
+            search_no = turn.search_calls_before
+            for position, call in enumerate(calls):
+                if self._runs_itself(run, call.name):
+                    details["tool_calls"][position] = await self._file_search.run(
+                        run, call.id, search_no, call.arguments
+                    )
+                    search_no += 1
+        now = self._clock()
+        client_calls = [c for c in details["tool_calls"] if c["type"] == "function"]
+        if any(problems.values()) or not client_calls:
             async with self._db.write() as conn:
                 step = await run_store.set_step(
                     conn,
@@ -575,7 +626,7 @@ class RunExecutor:
                             "arguments": item["function"]["arguments"],
                         },
                     }
-                    for item in details["tool_calls"]
+                    for item in client_calls
                 ]
             },
         }
@@ -594,6 +645,10 @@ class RunExecutor:
             return "done"
         self._publish_run(updated, "thread.run.requires_action")
         return "done"
+
+    def _runs_itself(self, run: Mapping[Any, Any], name: str) -> bool:
+        """A call the engine executes (file_search) rather than handing to the client."""
+        return name == file_search.NAME and file_search.tool_config(run["tools"]) is not None
 
     # --- endings ----------------------------------------------------------------------------
 

@@ -44,6 +44,20 @@ def message_to_chat(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {"role": row["role"], "content": parts}
 
 
+def model_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored tool call as the model made it: function calls carry it on the wire, calls the
+    server executed itself (file_search) keep it under `_model`."""
+    if "_model" in item:
+        return {"id": item["id"], **item["_model"]}
+    function = item["function"]
+    return {
+        "id": item["id"],
+        "name": function["name"],
+        "arguments": function["arguments"],
+        "output": function.get("output"),
+    }
+
+
 def run_turns_to_chat(
     steps: Sequence[Mapping[Any, Any]], messages_by_id: Mapping[Any, Mapping[Any, Any]]
 ) -> list[dict[str, Any]]:
@@ -56,8 +70,8 @@ def run_turns_to_chat(
             if message is not None and message["content"]:
                 out.append(message_to_chat(message))
             continue
-        calls = [c for c in details["tool_calls"] if c["type"] == "function"]
-        if not calls or any(c["function"].get("output") is None for c in calls):
+        calls = [model_view(c) for c in details["tool_calls"]]
+        if not calls or any(c["output"] is None for c in calls):
             continue  # a turn still waiting for outputs is not part of the conversation yet
         out.append(
             {
@@ -67,19 +81,13 @@ def run_turns_to_chat(
                     {
                         "id": c["id"],
                         "type": "function",
-                        "function": {
-                            "name": c["function"]["name"],
-                            "arguments": c["function"]["arguments"] or "{}",
-                        },
+                        "function": {"name": c["name"], "arguments": c["arguments"] or "{}"},
                     }
                     for c in calls
                 ],
             }
         )
-        out.extend(
-            {"role": "tool", "tool_call_id": c["id"], "content": c["function"]["output"]}
-            for c in calls
-        )
+        out.extend({"role": "tool", "tool_call_id": c["id"], "content": c["output"]} for c in calls)
     return out
 
 

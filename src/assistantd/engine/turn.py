@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistantd.engine.citations import CitationScanner
+
 
 @dataclass
 class Call:
@@ -29,6 +31,8 @@ class Turn:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    citations: CitationScanner = field(default_factory=lambda: CitationScanner({}))
+    search_calls_before: int = 0  # file_search calls in earlier turns (numbers the markers)
 
 
 def step_row(
@@ -63,7 +67,8 @@ def message_of(step: Mapping[Any, Any]) -> str | None:
 
 
 def awaits_outputs(step: Mapping[Any, Any]) -> bool:
-    calls = step["step_details"].get("tool_calls") or []
+    """A tool step whose function calls wait for the client's outputs."""
+    calls = [c for c in step["step_details"].get("tool_calls") or [] if c["type"] == "function"]
     return bool(calls) and all(c["function"].get("output") is None for c in calls)
 
 

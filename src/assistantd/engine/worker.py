@@ -1,9 +1,9 @@
-"""Workers: claim run jobs from the durable queue, execute them under a lease, recover the rest.
+"""Workers: claim jobs of one kind from the durable queue and execute them under a lease.
 
-Each `serve` process runs one pool. A job is claimed with a lease that a heartbeat renews; a
-process that dies stops renewing, and once the lease runs out any pool claims the job again
-(`attempts` counts how often). A sweeper expires runs that nobody executes (queued too long,
-or waiting for tool outputs) once their deadline has passed.
+Each `serve` process runs one pool per job kind (runs, file ingestion). A job is claimed with a
+lease that a heartbeat renews; a process that dies stops renewing, and once the lease runs out
+any pool claims the job again (`attempts` counts how often). A handler that raises leaves its
+job to be claimed again after the lease: that is the retry, with the lease as its back-off.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from assistantd.clock import Clock
-from assistantd.engine.executor import RunExecutor
 from assistantd.store import jobs as job_store
-from assistantd.store import runs as run_store
 from assistantd.store.database import Database
 
 log = logging.getLogger("assistantd.engine")
 
 RUN_JOB = "run"
+
+JobHandler = Callable[[str, int], Coroutine[Any, Any, None]]
+"""Executes the job for `ref_id`; the second argument is the attempt number (1 = first)."""
 
 
 def now_ms() -> int:
@@ -34,50 +35,44 @@ class WorkerPool:
     def __init__(
         self,
         db: Database,
-        executor: RunExecutor,
+        kind: str,
+        handler: JobHandler,
         *,
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
-        clock: Clock,
     ) -> None:
         self.owner = "wrk_" + secrets.token_hex(6)
+        self.kind = kind
         self._db = db
-        self._executor = executor
+        self._handler = handler
         self._slots = asyncio.Semaphore(concurrency)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll_seconds = poll_seconds
-        self._clock = clock
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._loop: asyncio.Task[None] | None = None
 
     def lease_until(self) -> int:
         return now_ms() + self._lease_ms
 
     async def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="assistantd-claim"),
-            asyncio.create_task(self._sweep_loop(), name="assistantd-sweep"),
-        ]
+        self._loop = asyncio.create_task(self._claim_loop(), name=f"assistantd-claim-{self.kind}")
 
     async def stop(self) -> None:
-        """Stop claiming; runs in flight are interrupted and their jobs handed back."""
-        for task in self._loops:
+        """Stop claiming; jobs in flight are interrupted and handed back."""
+        loops = [self._loop] if self._loop is not None else []
+        for task in [*loops, *self._tasks]:
             task.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        await asyncio.gather(*loops, *self._tasks, return_exceptions=True)
 
     def wake(self) -> None:
         """A job was enqueued in this process: look for work now rather than at the next poll."""
         self._wake.set()
 
-    def execute_claimed(self, job_id: str, run_id: str) -> None:
+    def execute_claimed(self, job_id: str, ref_id: str) -> None:
         """Run a job this process enqueued already claimed (streams need their run here)."""
-        self._spawn(job_id, run_id, attempts=1, slot_held=False)
-
-    # --- loops ------------------------------------------------------------------------------
+        self._spawn(job_id, ref_id, attempts=1, slot_held=False)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -85,7 +80,7 @@ class WorkerPool:
             try:
                 job = await self._claim()
             except Exception:  # keep claiming whatever one bad query did
-                log.exception("claiming a job failed")
+                log.exception("claiming a %s job failed", self.kind)
                 job = None
             if job is None:
                 self._slots.release()
@@ -98,36 +93,25 @@ class WorkerPool:
     async def _claim(self) -> Any:
         async with self._db.write() as conn:
             return await job_store.claim_next(
-                conn, self.owner, now_ms(), self.lease_until(), skip_locked=not self._db.is_sqlite
+                conn,
+                self.kind,
+                self.owner,
+                now_ms(),
+                self.lease_until(),
+                skip_locked=not self._db.is_sqlite,
             )
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_seconds)
-            try:
-                await self._expire_idle_runs()
-            except Exception:  # the sweeper must survive a failed pass
-                log.exception("expiring runs failed")
-
-    async def _expire_idle_runs(self) -> None:
-        async with self._db.read() as conn:
-            candidates = await run_store.expired_idle_runs(conn, self._clock())
-        for run in candidates:
-            await self._executor.expire(run["id"])
-
-    # --- one job ----------------------------------------------------------------------------
-
-    def _spawn(self, job_id: str, run_id: str, *, attempts: int, slot_held: bool) -> None:
+    def _spawn(self, job_id: str, ref_id: str, *, attempts: int, slot_held: bool) -> None:
         task = asyncio.create_task(
-            self._run_job(job_id, run_id, attempts, slot_held), name=f"run-{run_id}"
+            self._run_job(job_id, ref_id, attempts, slot_held), name=f"{self.kind}-{ref_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_job(self, job_id: str, run_id: str, attempts: int, slot_held: bool) -> None:
+    async def _run_job(self, job_id: str, ref_id: str, attempts: int, slot_held: bool) -> None:
         if not slot_held:
             await self._slots.acquire()
-        work = asyncio.create_task(self._executor.execute(run_id, attempts))
+        work = asyncio.create_task(self._handler(ref_id, attempts))
         heartbeat = asyncio.create_task(self._heartbeat(job_id, work))
         try:
             await work
@@ -138,6 +122,12 @@ class WorkerPool:
                 async with self._db.write() as conn:
                     await job_store.release(conn, job_id, self.owner)
             raise
+        except Exception:
+            # Left claimed: it is retried once its lease runs out (the handler decides when to
+            # give up, from the attempt number).
+            log.exception(
+                "job_id=%s %s %s failed (attempt %d)", job_id, self.kind, ref_id, attempts
+            )
         else:
             async with self._db.write() as conn:
                 await job_store.finish(conn, job_id)
@@ -151,6 +141,6 @@ class WorkerPool:
             async with self._db.write() as conn:
                 still_ours = await job_store.renew(conn, job_id, self.owner, self.lease_until())
             if not still_ours:
-                log.warning("job_id=%s lease lost; stopping its run here", job_id)
+                log.warning("job_id=%s lease lost; stopping it here", job_id)
                 work.cancel()
                 return

@@ -28,6 +28,7 @@ from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import assistants, messages, run_steps, runs, threads
 from assistantd.wire.base import ListPage, ListQuery
 from assistantd.wire.runs import (
+    FILE_SEARCH_CONTENT,
     TERMINAL_RUN_STATUSES,
     NamedToolChoice,
     Run,
@@ -47,8 +48,6 @@ from assistantd.wire.tools import (
     tool_resources_to_wire,
     tool_to_wire,
 )
-
-FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 @dataclass(frozen=True)
@@ -301,7 +300,7 @@ class RunService:
             page = await self._steps.page(
                 conn, caller.project_id, page_request(query), run_steps.c.run_id == run_id
             )
-        return to_list(page, step_from_row)
+        return to_list(page, lambda row: step_from_row(row, include))
 
     async def get_step(
         self, caller: Caller, thread_id: str, run_id: str, step_id: str, include: Sequence[str]
@@ -320,7 +319,7 @@ class RunService:
                 if run is None:
                     raise await self._missing(conn, caller, thread_id, run_id)
                 raise not_found("run step", step_id)
-        return step_from_row(row)
+        return step_from_row(row, include)
 
     async def _missing(self, conn: Conn, caller: Caller, thread_id: str, run_id: str) -> Exception:
         if await self._threads.get(conn, caller.project_id, thread_id) is None:

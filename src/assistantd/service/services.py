@@ -10,16 +10,28 @@ from dataclasses import dataclass
 from assistantd.clock import Clock, system_clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.executor import EngineConfig, RunExecutor
+from assistantd.engine.file_search import FileSearchRunner
+from assistantd.engine.sweeper import Sweeper
 from assistantd.engine.tokens import TokenCounter
-from assistantd.engine.worker import WorkerPool
+from assistantd.engine.worker import RUN_JOB, WorkerPool
+from assistantd.providers.embeddings import OpenAIEmbedder
 from assistantd.providers.routing import ModelRouter
+from assistantd.retrieval.embedding import Embedder
+from assistantd.retrieval.ingest import Ingestor
+from assistantd.retrieval.lazy_embedder import LazyMiniLM
+from assistantd.retrieval.search import Searcher
 from assistantd.service.assistants import AssistantService
+from assistantd.service.attach import INGEST_JOB
 from assistantd.service.auth import AuthService
+from assistantd.service.files import FileService
 from assistantd.service.messages import MessageService
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.runs import RunService, RunSettings
 from assistantd.service.threads import ThreadService
+from assistantd.service.vector_store_files import FileBatchService, VectorStoreFileService
+from assistantd.service.vector_stores import VectorStoreService
 from assistantd.settings import Settings
+from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
 
 
@@ -32,16 +44,54 @@ class Services:
     threads: ThreadService
     messages: MessageService
     runs: RunService
+    files: FileService
+    vector_stores: VectorStoreService
+    vector_store_files: VectorStoreFileService
+    file_batches: FileBatchService
 
 
 @dataclass(frozen=True)
 class Engine:
+    """The shared resources behind the services, and the background work that uses them."""
+
     router: ModelRouter
     pool: WorkerPool
+    ingest_pool: WorkerPool
+    sweeper: Sweeper
+    blobs: BlobStore
+    embedder: Embedder
+    searcher: Searcher
+    files: FileService
+
+    async def start(self) -> None:
+        await self.pool.start()
+        await self.ingest_pool.start()
+        await self.sweeper.start()
+
+    async def stop(self) -> None:
+        await self.sweeper.stop()
+        await self.ingest_pool.stop()
+        await self.pool.stop()
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding_base_url:
+        return OpenAIEmbedder(
+            settings.embedding_base_url,
+            settings.embedding_api_key,
+            settings.embedding_model or "text-embedding-3-small",
+            timeout=settings.upstream_timeout_seconds,
+        )
+    return LazyMiniLM(threads=settings.embedding_threads)
 
 
 def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) -> Engine:
     router = ModelRouter.from_settings(settings, os.environ)
+    blobs = BlobStore(settings.resolved_files_dir)
+    blobs.clear_partial()
+    embedder = build_embedder(settings)
+    searcher = Searcher(db, embedder)
+    files = FileService(db, blobs, clock)
     executor = RunExecutor(
         db,
         bus,
@@ -52,16 +102,38 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
             retry_base_seconds=settings.upstream_retry_base_seconds,
         ),
         clock,
+        FileSearchRunner(db, searcher, clock),
     )
     pool = WorkerPool(
         db,
-        executor,
+        RUN_JOB,
+        executor.execute,
         concurrency=settings.workers,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
-        clock=clock,
     )
-    return Engine(router=router, pool=pool)
+    ingest_pool = WorkerPool(
+        db,
+        INGEST_JOB,
+        Ingestor(db, blobs, embedder, clock),
+        concurrency=settings.ingest_workers,
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.job_poll_seconds,
+    )
+    sweeper = Sweeper(
+        [("expire runs", executor.expire_idle_runs), ("expire files", files.delete_expired)],
+        interval_seconds=settings.job_poll_seconds,
+    )
+    return Engine(
+        router=router,
+        pool=pool,
+        ingest_pool=ingest_pool,
+        sweeper=sweeper,
+        blobs=blobs,
+        embedder=embedder,
+        searcher=searcher,
+        files=files,
+    )
 
 
 def build_services(
@@ -84,6 +156,12 @@ def build_services(
             ),
             clock,
         ),
+        files=engine.files,
+        vector_stores=VectorStoreService(
+            db, clock, engine.searcher, engine.ingest_pool.wake, engine.embedder.name
+        ),
+        vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
+        file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
     )
 
 
@@ -97,10 +175,10 @@ async def open_services(
     bus = EventBus()
     engine = build_engine(settings, db, bus, clock)
     if run_workers:
-        await engine.pool.start()
+        await engine.start()
     try:
         yield build_services(settings, db, engine, bus, clock)
     finally:
-        await engine.pool.stop()
+        await engine.stop()
         await engine.router.close()
         await db.close()

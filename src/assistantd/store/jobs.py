@@ -53,7 +53,12 @@ _CLAIMABLE = or_(
 
 def _claim(skip_locked: bool) -> Any:
     """One statement: the claim is the UPDATE of the row the subquery picked."""
-    candidate = select(jobs.c.id).where(_CLAIMABLE).order_by(jobs.c.seq).limit(1)
+    candidate = (
+        select(jobs.c.id)
+        .where(jobs.c.kind == bindparam("job_kind"), _CLAIMABLE)
+        .order_by(jobs.c.seq)
+        .limit(1)
+    )
     if skip_locked:
         candidate = candidate.with_for_update(skip_locked=True)
     return (
@@ -73,10 +78,10 @@ _CLAIM = {True: _claim(skip_locked=True), False: _claim(skip_locked=False)}
 
 
 async def claim_next(
-    conn: Conn, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
+    conn: Conn, kind: str, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
 ) -> RowMapping | None:
-    """Claim the oldest queued job, or a running one whose lease has expired."""
-    params = {"owner": owner, "now_ms": now_ms, "lease_until_ms": lease_until_ms}
+    """Claim the oldest queued job of `kind`, or a running one whose lease has expired."""
+    params = {"job_kind": kind, "owner": owner, "now_ms": now_ms, "lease_until_ms": lease_until_ms}
     return (await conn.execute(_CLAIM[skip_locked], params)).mappings().first()
 
 

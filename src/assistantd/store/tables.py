@@ -11,10 +11,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -192,5 +194,120 @@ jobs = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_jobs_status_seq", "status", "seq"),
     Index("ix_jobs_ref", "ref_id"),
+    Index("ix_jobs_kind_status_seq", "kind", "status", "seq"),
+    sqlite_autoincrement=True,
+)
+
+files = Table(
+    "files",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("project_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_details", Text, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("blob_key", String(64), nullable=False),
+    Index("ix_files_project_seq", "project_id", "seq"),
+    Index("ix_files_expires_at", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("project_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("name", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("metadata", Json, nullable=False),
+    Column("expires_after", Json, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("last_active_at", BigInteger, nullable=False),
+    Column("thread_id", String(64), nullable=True),  # set for a thread's attachment store
+    Column("embedding_model", String(128), nullable=False),
+    # Bumped whenever the store's chunks change, so in-memory indexes know they are stale.
+    Column("index_version", Integer, nullable=False),
+    Index("ix_vector_stores_project_seq", "project_id", "seq"),
+    Index("ix_vector_stores_expires_at", "expires_at"),
+    sqlite_autoincrement=True,
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False),  # the File's id
+    Column("project_id", String(64), nullable=False),
+    Column(
+        "vector_store_id",
+        String(64),
+        ForeignKey("vector_stores.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", Json, nullable=True),
+    Column("chunking_strategy", Json, nullable=False),
+    Column("attributes", Json, nullable=True),
+    Column("usage_bytes", BigInteger, nullable=False),
+    UniqueConstraint("vector_store_id", "id", name="uq_vector_store_files_store_file"),
+    Index("ix_vector_store_files_store_seq", "vector_store_id", "seq"),
+    Index("ix_vector_store_files_file", "id"),
+    sqlite_autoincrement=True,
+)
+
+file_batches = Table(
+    "file_batches",
+    metadata,
+    _seq(),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("project_id", String(64), nullable=False),
+    Column(
+        "vector_store_id",
+        String(64),
+        ForeignKey("vector_stores.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_at", BigInteger, nullable=False),
+    Column("cancelled_at", BigInteger, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+file_batch_files = Table(
+    "file_batch_files",
+    metadata,
+    _seq(),
+    Column(
+        "batch_id", String(64), ForeignKey("file_batches.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("file_id", String(64), nullable=False),
+    Index("ix_file_batch_files_batch", "batch_id", "file_id"),
+    sqlite_autoincrement=True,
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    _seq(),
+    Column("project_id", String(64), nullable=False),
+    Column(
+        "vector_store_id",
+        String(64),
+        ForeignKey("vector_stores.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("file_id", String(64), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("token_count", Integer, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),  # float32, L2-normalised
+    Index("ix_chunks_store_file", "vector_store_id", "file_id", "chunk_index"),
     sqlite_autoincrement=True,
 )

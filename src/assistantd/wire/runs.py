@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -185,7 +185,29 @@ def run_from_row(row: Mapping[Any, Any]) -> Run:
     )
 
 
-def step_from_row(row: Mapping[Any, Any]) -> RunStep:
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def _public_details(details: Mapping[str, Any], include_content: bool) -> dict[str, Any]:
+    """Stored tool calls keep what the model was told under `_`-keys, and search results keep
+    their text; the wire shows neither (the text only when `include[]` asks for it)."""
+    if details.get("type") != "tool_calls":
+        return dict(details)
+    items = []
+    for item in details["tool_calls"]:
+        shown = {key: value for key, value in item.items() if not key.startswith("_")}
+        if shown.get("type") == "file_search" and not include_content:
+            search = dict(shown["file_search"])
+            search["results"] = [
+                {key: value for key, value in result.items() if key != "content"}
+                for result in search.get("results", [])
+            ]
+            shown["file_search"] = search
+        items.append(shown)
+    return {"type": "tool_calls", "tool_calls": items}
+
+
+def step_from_row(row: Mapping[Any, Any], include: Sequence[str] = ()) -> RunStep:
     """Usage is shown once the step has left `in_progress`."""
     return RunStep(
         id=row["id"],
@@ -195,7 +217,7 @@ def step_from_row(row: Mapping[Any, Any]) -> RunStep:
         run_id=row["run_id"],
         type=row["type"],
         status=row["status"],
-        step_details=row["step_details"],
+        step_details=_public_details(row["step_details"], FILE_SEARCH_CONTENT in include),
         last_error=row["last_error"],
         expired_at=row["expired_at"],
         cancelled_at=row["cancelled_at"],

@@ -1,0 +1,174 @@
+"""Ingestion of one file into one vector store, as a durable job: extract -> chunk -> embed ->
+write the chunks and mark the file `completed` in one transaction (or `failed`, with a reason).
+
+Nothing is half-written: chunks appear together with the `completed` status, and a file that
+was cancelled or detached meanwhile is left alone. Unexpected errors are retried by the job
+queue; after `max_attempts` the file fails with `server_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import RowMapping, select, update
+
+from assistantd.clock import Clock
+from assistantd.retrieval.chunking import ChunkingSpec, TextChunk, chunk_text
+from assistantd.retrieval.embedding import Embedder
+from assistantd.retrieval.extract import ExtractionError, InvalidFileError, extract_text
+from assistantd.store import vector_stores as vs_store
+from assistantd.store.blobs import BlobStore
+from assistantd.store.database import Database
+from assistantd.store.tables import files, vector_store_files
+
+log = logging.getLogger("assistantd.retrieval")
+
+EMBED_BATCH = 128  # large enough for the model to sort and pad efficiently
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+class Ingestor:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        embedder: Embedder,
+        clock: Clock,
+        *,
+        max_attempts: int = 3,
+    ) -> None:
+        self._db = db
+        self._blobs = blobs
+        self._embedder = embedder
+        self._clock = clock
+        self._max_attempts = max_attempts
+        # One file embeds at a time: the model already uses every thread it is given, and
+        # batches from two files would only contend. Extraction of the next file overlaps.
+        self._embedding = asyncio.Lock()
+
+    async def __call__(self, ref: str, attempts: int) -> None:
+        store_id, _, file_id = ref.partition("/")
+        target = await self._target(store_id, file_id)
+        if target is None:
+            return  # detached, cancelled or already done
+        try:
+            await self._ingest(store_id, file_id, target)
+        except ExtractionError as exc:
+            code = "invalid_file" if isinstance(exc, InvalidFileError) else "unsupported_file"
+            await self._fail(store_id, file_id, code, str(exc))
+        except Exception:
+            if attempts < self._max_attempts:
+                raise  # the queue retries after the lease runs out
+            log.exception("vector_store_id=%s file_id=%s ingestion failed", store_id, file_id)
+            await self._fail(
+                store_id, file_id, "server_error", "The file could not be processed; try again."
+            )
+
+    async def _target(self, store_id: str, file_id: str) -> RowMapping | None:
+        vsf = vector_store_files
+        query = (
+            select(vsf.c.status, vsf.c.chunking_strategy, files.c.blob_key, files.c.filename)
+            .select_from(vsf.join(files, files.c.id == vsf.c.id))
+            .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)
+        )
+        async with self._db.read() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None or row["status"] != "in_progress":
+            return None
+        return row
+
+    async def _ingest(self, store_id: str, file_id: str, target: RowMapping) -> None:
+        started = time.monotonic()
+        static = target["chunking_strategy"]["static"]
+        spec = ChunkingSpec(static["max_chunk_size_tokens"], static["chunk_overlap_tokens"])
+        path = self._blobs.path_of(target["blob_key"])
+        text = await asyncio.to_thread(extract_text, path, target["filename"])
+        pieces = await asyncio.to_thread(chunk_text, text, spec)
+        if not pieces:
+            raise InvalidFileError("The file contains no text to index.")
+        vectors = await self._embed(store_id, file_id, pieces, started)
+        rows: list[dict[str, Any]] = [
+            {
+                "project_id": None,  # filled below
+                "vector_store_id": store_id,
+                "file_id": file_id,
+                "chunk_index": piece.index,
+                "text": piece.text,
+                "token_count": piece.token_count,
+                "embedding": vector.astype(np.float32).tobytes(),
+            }
+            for piece, vector in zip(pieces, vectors, strict=True)
+        ]
+        usage = sum(len(row["text"].encode()) + len(row["embedding"]) for row in rows)
+        vsf = vector_store_files
+        async with self._db.write() as conn:
+            current = (
+                (
+                    await conn.execute(
+                        select(vsf.c.status, vsf.c.project_id).where(
+                            vsf.c.vector_store_id == store_id, vsf.c.id == file_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if current is None or current["status"] != "in_progress":
+                return  # cancelled or detached while we worked: keep nothing
+            for row in rows:
+                row["project_id"] = current["project_id"]
+            await vs_store.delete_chunks(conn, store_id, file_id)
+            await vs_store.insert_chunks(conn, rows)
+            await conn.execute(
+                update(vsf)
+                .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)
+                .values(status="completed", usage_bytes=usage, last_error=None)
+            )
+            await vs_store.bump_index_version(conn, [store_id])
+        log.info(
+            "vector_store_id=%s file_id=%s ingested: %d chunks, %d characters in %.1f s",
+            store_id,
+            file_id,
+            len(rows),
+            len(text),
+            time.monotonic() - started,
+        )
+
+    async def _embed(
+        self, store_id: str, file_id: str, pieces: list[TextChunk], started: float
+    ) -> list[np.ndarray[Any, Any]]:
+        vectors: list[np.ndarray[Any, Any]] = []
+        last_report = time.monotonic()
+        async with self._embedding:
+            for start in range(0, len(pieces), EMBED_BATCH):
+                batch = [piece.text for piece in pieces[start : start + EMBED_BATCH]]
+                vectors.extend(await asyncio.to_thread(self._embedder.embed_documents, batch))
+                if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                    last_report = time.monotonic()
+                    log.info(
+                        "vector_store_id=%s file_id=%s embedding: %d/%d chunks after %.0f s",
+                        store_id,
+                        file_id,
+                        len(vectors),
+                        len(pieces),
+                        last_report - started,
+                    )
+        return vectors
+
+    async def _fail(self, store_id: str, file_id: str, code: str, message: str) -> None:
+        vsf = vector_store_files
+        async with self._db.write() as conn:
+            await conn.execute(
+                update(vsf)
+                .where(
+                    vsf.c.vector_store_id == store_id,
+                    vsf.c.id == file_id,
+                    vsf.c.status == "in_progress",
+                )
+                .values(status="failed", last_error={"code": code, "message": message})
+            )
+        log.info("vector_store_id=%s file_id=%s failed: %s: %s", store_id, file_id, code, message)

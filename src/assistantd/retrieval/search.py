@@ -1,0 +1,173 @@
+"""Search over vector stores: keeps one in-memory hybrid index per store in step with the
+database (by the store's `index_version`), applies attribute filters, merges stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistantd.retrieval.embedding import Embedder
+from assistantd.retrieval.filters import matches
+from assistantd.retrieval.index import HybridIndex, IndexedChunk
+from assistantd.retrieval.query import rewrite_query
+from assistantd.store import vector_stores as vs_store
+from assistantd.store.database import Database
+from assistantd.store.tables import vector_stores
+from assistantd.wire.vector_stores import ComparisonFilter, CompoundFilter
+
+log = logging.getLogger("assistantd.retrieval")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    attributes: dict[str, Any] | None
+    vector_store_id: str
+
+
+@dataclass
+class _StoreIndex:
+    version: int = -1
+    index: HybridIndex | None = None  # made with the first chunks (their vectors' size)
+    files: dict[str, Any] = field(default_factory=dict)  # file_id -> row (attributes, filename)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Searcher:
+    def __init__(self, db: Database, embedder: Embedder, *, max_stores: int = 64) -> None:
+        self._db = db
+        self._embedder = embedder
+        self._max_stores = max_stores
+        self._stores: OrderedDict[str, _StoreIndex] = OrderedDict()
+
+    def forget(self, store_id: str) -> None:
+        self._stores.pop(store_id, None)
+
+    @staticmethod
+    def shown_query(query: str, rewrite: bool) -> str:
+        return rewrite_query(query) if rewrite else query
+
+    async def search(
+        self,
+        store_ids: list[str],
+        query: str,
+        *,
+        limit: int,
+        filters: ComparisonFilter | CompoundFilter | None = None,
+        score_threshold: float = 0.0,
+        rewrite: bool = False,
+        rerank: bool = True,
+    ) -> list[SearchHit]:
+        """The best chunks across the stores, best first, scores in 0..1."""
+        started = time.perf_counter()
+        text_query = rewrite_query(query) if rewrite else query
+        vector = await asyncio.to_thread(self._embedder.embed_query, query)
+        found: list[tuple[float, str, int, _StoreIndex]] = []
+        for store_id in store_ids:
+            entry = await self._synced(store_id)
+            allowed = {
+                file_id
+                for file_id, row in entry.files.items()
+                if filters is None or matches(filters, row["attributes"])
+            }
+            if not allowed or entry.index is None:
+                continue
+            hits = entry.index.search(
+                text_query,
+                vector,
+                k=limit,
+                allowed_files=allowed if len(allowed) < len(entry.files) else None,
+                score_threshold=score_threshold,
+            )
+            found.extend((hit.score, store_id, int(hit.chunk_id), entry) for hit in hits)
+        found.sort(key=lambda item: -item[0])
+        found = found[:limit]
+        async with self._db.read() as conn:
+            texts = await vs_store.chunks_by_seq(conn, [seq for _, _, seq, _ in found])
+        results = []
+        for score, store_id, seq, entry in found:
+            row = texts.get(seq)
+            if row is None:  # deleted since the index was read
+                continue
+            meta = entry.files.get(row["file_id"])
+            results.append(
+                SearchHit(
+                    file_id=row["file_id"],
+                    filename=meta["filename"] if meta else "",
+                    score=float(min(max(score, 0.0), 1.0)),
+                    text=row["text"],
+                    attributes=meta["attributes"] if meta else None,
+                    vector_store_id=store_id,
+                )
+            )
+        log.debug(
+            "search stores=%s hits=%d in %.1f ms",
+            store_ids,
+            len(results),
+            (time.perf_counter() - started) * 1000,
+        )
+        return results
+
+    async def _synced(self, store_id: str) -> _StoreIndex:
+        entry = self._stores.get(store_id)
+        if entry is None:
+            entry = self._stores[store_id] = _StoreIndex()
+            while len(self._stores) > self._max_stores:
+                self._stores.popitem(last=False)
+        self._stores.move_to_end(store_id)
+        async with entry.lock:
+            async with self._db.read() as conn:
+                version = (
+                    await conn.execute(
+                        vector_stores.select()
+                        .with_only_columns(vector_stores.c.index_version)
+                        .where(vector_stores.c.id == store_id)
+                    )
+                ).scalar()
+                if version is None or version == entry.version:
+                    return entry
+                rows = await vs_store.completed_files(conn, store_id)
+                current = {row["id"]: row for row in rows}
+                stale = {
+                    file_id
+                    for file_id, row in entry.files.items()
+                    if file_id not in current or current[file_id]["first_seq"] != row["first_seq"]
+                }
+                new_ids = [f for f in current if f not in entry.files or f in stale]
+                chunk_rows = await vs_store.chunks_of_files(conn, store_id, new_ids)
+            for gone in stale:
+                if entry.index is not None:
+                    entry.index.remove_file(gone)
+            if chunk_rows:
+                chunks = [
+                    IndexedChunk(
+                        chunk_id=str(row["seq"]),
+                        file_id=row["file_id"],
+                        text=row["text"],
+                        vector=np.frombuffer(row["embedding"], dtype=np.float32),
+                        title=current[row["file_id"]]["filename"],
+                    )
+                    for row in chunk_rows
+                ]
+                if entry.index is None:
+                    entry.index = HybridIndex(len(chunks[0].vector))
+                await asyncio.to_thread(entry.index.add, chunks)
+            entry.files = current
+            entry.version = int(version)
+            log.info(
+                "vector_store_id=%s index at version %d: %d files, %d new chunks",
+                store_id,
+                entry.version,
+                len(current),
+                len(chunk_rows),
+            )
+        return entry
