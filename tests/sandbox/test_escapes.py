@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import signal
@@ -69,7 +70,9 @@ def test_host_files_are_invisible(
             "sorted(int(p) for p in os.listdir('/proc') if p.isdigit())", timeout=10
         )
     )
-    assert str(os.getpid()) not in pids.logs.split(",")  # only the sandbox's own processes
+    visible = ast.literal_eval(pids.logs)
+    assert len(visible) < 5  # its own pid namespace: bwrap's init, the kernel, a helper or two
+    assert os.getpid() not in visible
     assert_answers(loop, bystander)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -171,3 +172,20 @@ def test_probe_reports_a_missing_sandbox_python(loop: Loop, tmp_path: Path) -> N
 def test_probe_succeeds_here(loop: Loop, sandbox_backend: BubblewrapBackend) -> None:
     probe = loop.run(sandbox_backend.probe())
     assert probe.available, probe.reason
+
+
+def test_a_cancelled_call_stops_the_code(loop: Loop, shared_session: KernelSession) -> None:
+    async def cancel_then_run() -> float:
+        call = asyncio.create_task(
+            shared_session.execute("import time\nlong_call = 1\ntime.sleep(30)", timeout=60)
+        )
+        await asyncio.sleep(0.5)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        started = time.monotonic()
+        result = await shared_session.execute("long_call", timeout=10)
+        assert result.logs == "1\n"
+        return time.monotonic() - started
+
+    assert loop.run(cancel_then_run()) < 5

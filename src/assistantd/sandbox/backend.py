@@ -36,7 +36,7 @@ from assistantd.sandbox.seccomp import build_filter_bpf
 from assistantd.sandbox.session import KernelSession
 
 _KERNEL_LOG_BYTES = MIB
-_PROBE_COMMAND = ("-I", "-c", "import ipykernel, zmq, numpy")
+_PROBE_COMMAND = ("-I", "-c", "import ipykernel, zmq")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +71,10 @@ class BubblewrapBackend:
         limits: SandboxLimits | None = None,
         bwrap: str | None = None,
         context: zmq.asyncio.Context | None = None,
+        use_cgroups: bool = True,
     ) -> None:
         self.limits = limits or SandboxLimits()
+        self._use_cgroups = use_cgroups
         self._python = python
         self._bwrap = bwrap
         self._context = context if context is not None else zmq.asyncio.Context()
@@ -91,9 +93,20 @@ class BubblewrapBackend:
             self._machine, self._failure = None, None
             try:
                 machine = self._inspect()
-                await self._trial_run(machine)
             except SandboxUnavailable as exc:
                 self._failure = ProbeResult(available=False, reason=str(exc))
+                return self._failure
+            try:
+                await self._trial_run(machine)
+            except SandboxUnavailable as exc:
+                reason = str(exc).strip()
+                if machine.user is not None:
+                    reason += (
+                        f" (no cgroup pids controller is writable, so the sandbox runs as uid "
+                        f"{machine.user}: the sandbox Python and its folders must be readable "
+                        "by that uid, and unprivileged user namespaces allowed)"
+                    )
+                self._failure = ProbeResult(available=False, reason=reason)
                 return self._failure
             self._machine = machine
             return ProbeResult(available=True, reason=machine.description)
@@ -110,7 +123,7 @@ class BubblewrapBackend:
         layout = discover_python(self._python)
         seccomp_bpf = build_filter_bpf()
         limits = self.limits
-        cgroups = CgroupTree.discover(self._tag, limits)
+        cgroups = CgroupTree.discover(self._tag, limits) if self._use_cgroups else None
         rlimits = [
             (resource.RLIMIT_AS, limits.address_space_bytes),
             (resource.RLIMIT_CORE, 0),

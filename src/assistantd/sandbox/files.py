@@ -85,6 +85,8 @@ class DataFolder:
     def snapshot(self) -> Snapshot:
         """Regular files under /mnt/data (at most a bounded number, for bounded work)."""
         found: Snapshot = {}
+        # Walk a few times more files than are reported, so that reports stay right when the
+        # code keeps many files, while a folder of millions costs bounded work.
         for rel, st in self._walk(self._fd, "", 1):
             found[rel] = Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
             if len(found) >= self._max_files * 4:
@@ -172,6 +174,6 @@ class DataFolder:
                 raise InvalidInputFile(f"{file.name}: no room left in {DATA_DIR}") from exc
             if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
                 raise InvalidInputFile(f"{file.path} is a folder in the session") from exc
-            raise
+            raise InvalidInputFile(f"{file.name}: could not copy it in: {exc}") from exc
         st = os.stat(file.name, dir_fd=self._fd, follow_symlinks=False)
         return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

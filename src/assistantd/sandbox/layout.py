@@ -16,6 +16,9 @@ STARTUP_FILE = f"{CONFIG_DIR}/startup.py"
 SANDBOX_UID = 1000
 SANDBOX_USER = "sandbox"
 
+# Folders the sandbox mounts its own file systems on: host folders there would be hidden.
+_RESERVED = ("/tmp", "/mnt", "/run", "/dev", "/proc", "/etc", "/opt/assistantd")
+
 # Top-level entries that merged-/usr systems make symlinks into /usr.
 USR_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
@@ -68,4 +71,12 @@ def discover_python(python: Path) -> PythonLayout:
     if home is not None:
         dirs.add(venv)
         dirs.add(_prefix_of(Path(os.path.realpath(home))))
-    return PythonLayout(executable=executable, ro_dirs=_outermost(dirs))
+    ro_dirs = _outermost(dirs)
+    for path in (executable, *ro_dirs):
+        for reserved in _RESERVED:
+            if path == Path(reserved) or Path(reserved) in path.parents:
+                raise SandboxUnavailable(
+                    f"the sandbox Python cannot live under {reserved} ({path}): the sandbox "
+                    "mounts its own file system there"
+                )
+    return PythonLayout(executable=executable, ro_dirs=ro_dirs)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from assistantd.sandbox.errors import SandboxBusy, SessionDied
+from assistantd.sandbox.errors import SandboxBusy, SandboxUnavailable, SessionDied
 from assistantd.sandbox.interface import SandboxBackend, Session
 from assistantd.sandbox.results import ExecutionResult, InputFile
 
@@ -61,7 +61,7 @@ class SessionManager:
         """The live session of `key` (started if needed) with `input_files` present in its
         /mnt/data (files added earlier under the same name are left as the code left them)."""
         if self._closed:
-            raise SessionDied("the sandbox manager is closed")
+            raise SandboxUnavailable("the code interpreter is shutting down")
         lock = self._key_locks.setdefault(key, asyncio.Lock())
         async with lock:
             session = self._sessions.get(key)

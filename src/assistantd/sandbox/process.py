@@ -34,8 +34,9 @@ def _preexec(plan: SpawnPlan) -> Callable[[], None]:
     limits = list(plan.rlimits)
 
     def join_and_limit() -> None:
-        # Runs in the child before exec: join the cgroups first, so that every process bwrap
-        # creates is born inside them.
+        # Runs in the child between fork and exec: join the cgroups first, so that every
+        # process bwrap creates is born inside them. Only plain system calls happen here, no
+        # lock another thread could hold (the server has zmq and executor threads).
         pid = str(os.getpid()).encode()
         for path in procs:
             fd = os.open(path, os.O_WRONLY)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import zmq
 
 from assistantd.sandbox.cgroups import SessionCgroup
 from assistantd.sandbox.channels import KernelChannels
@@ -211,7 +214,8 @@ class KernelSession:
             "store_history": True,
             "user_expressions": {},
             "allow_stdin": False,
-            "stop_on_error": True,
+            # Never abort the next request because this one failed (e.g. was interrupted).
+            "stop_on_error": False,
         }
         msg_id, frames = self._codec.encode("execute_request", content)
         call = PendingCall(msg_id, self._codec, collector)
@@ -255,6 +259,14 @@ class KernelSession:
                         await call.changed.wait()
                 except TimeoutError:
                     pass
+        except asyncio.CancelledError:
+            # The caller gave up (its run was cancelled): stop the code as well, so that the
+            # next call does not queue behind it; the session and its state stay.
+            if self._process.running:
+                _, interrupt = self._codec.encode("interrupt_request", {})
+                with contextlib.suppress(zmq.ZMQError):
+                    await self._channels.send("control", interrupt)
+            raise
         finally:
             self._route_to = None
         if interrupted_at is not None:
