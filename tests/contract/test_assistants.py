@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.raw import error_of, http
 from tests.support.server import ServerProcess
+from tests.support.uploads import new_store, upload
 
 FUNCTION = {
     "type": "function",
@@ -24,6 +25,7 @@ FUNCTION = {
 
 
 def test_create_returns_every_field(client: openai.OpenAI) -> None:
+    file_id, store_id = upload(client), new_store(client)
     created = client.beta.assistants.create(
         model="gpt-4o",
         name="Geography Expert",
@@ -31,8 +33,8 @@ def test_create_returns_every_field(client: openai.OpenAI) -> None:
         instructions="Be concise.",
         tools=[{"type": "code_interpreter"}, {"type": "file_search"}, FUNCTION],
         tool_resources={
-            "code_interpreter": {"file_ids": ["file-abc"]},
-            "file_search": {"vector_store_ids": ["vs_abc"]},
+            "code_interpreter": {"file_ids": [file_id]},
+            "file_search": {"vector_store_ids": [store_id]},
         },
         metadata={"team": "geo"},
         temperature=0.5,
@@ -63,9 +65,9 @@ def test_create_returns_every_field(client: openai.OpenAI) -> None:
     assert function.strict is True
     assert created.tool_resources is not None
     assert created.tool_resources.code_interpreter is not None
-    assert created.tool_resources.code_interpreter.file_ids == ["file-abc"]
+    assert created.tool_resources.code_interpreter.file_ids == [file_id]
     assert created.tool_resources.file_search is not None
-    assert created.tool_resources.file_search.vector_store_ids == ["vs_abc"]
+    assert created.tool_resources.file_search.vector_store_ids == [store_id]
 
     fetched = client.beta.assistants.retrieve(created.id)
     assert fetched.model_dump() == created.model_dump()

@@ -7,6 +7,7 @@ import pytest
 
 from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
+from tests.support.uploads import upload
 
 
 def test_create_from_string(client: openai.OpenAI) -> None:
@@ -36,6 +37,7 @@ def test_create_from_string(client: openai.OpenAI) -> None:
 
 
 def test_create_from_parts_with_attachments(client: openai.OpenAI) -> None:
+    data_id = upload(client, "data.csv", b"a,b\n1,2\n")
     thread = client.beta.threads.create()
     message = client.beta.threads.messages.create(
         thread.id,
@@ -47,7 +49,7 @@ def test_create_from_parts_with_attachments(client: openai.OpenAI) -> None:
         ],
         attachments=[
             {
-                "file_id": "file-data",
+                "file_id": data_id,
                 "tools": [{"type": "code_interpreter"}, {"type": "file_search"}],
             }
         ],
@@ -59,7 +61,7 @@ def test_create_from_parts_with_attachments(client: openai.OpenAI) -> None:
     assert message.content[2].image_url.url == "https://example.com/cat.png"  # type: ignore[union-attr]
     assert message.content[2].image_url.detail == "auto"  # type: ignore[union-attr]
     assert message.attachments is not None
-    assert message.attachments[0].file_id == "file-data"
+    assert message.attachments[0].file_id == data_id
     assert [t.type for t in message.attachments[0].tools or []] == [
         "code_interpreter",
         "file_search",

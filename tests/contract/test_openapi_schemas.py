@@ -16,6 +16,7 @@ from tests.support.openapi import (
     assert_all_properties_present,
     assert_matches_schema,
 )
+from tests.support.uploads import tool_resources, upload
 
 pytestmark = pytest.mark.skipif(
     not SPEC_PATH.is_file(), reason=f"OpenAI OpenAPI spec not found at {SPEC_PATH}"
@@ -34,10 +35,6 @@ FUNCTION_TOOL: Any = {
             "required": ["city"],
         },
     },
-}
-TOOL_RESOURCES: Any = {
-    "code_interpreter": {"file_ids": ["file-abc"]},
-    "file_search": {"vector_store_ids": ["vs_abc"]},
 }
 
 
@@ -77,7 +74,7 @@ def test_assistant_with_every_field(client: openai.OpenAI) -> None:
             description="Answers weather questions.",
             instructions="Be brief.",
             tools=[{"type": "code_interpreter"}, {"type": "file_search"}, FUNCTION_TOOL],
-            tool_resources=TOOL_RESOURCES,
+            tool_resources=tool_resources(client),
             metadata={"team": "contract"},
             temperature=0.7,
             top_p=0.9,
@@ -115,10 +112,10 @@ def test_deleted_assistant(client: openai.OpenAI) -> None:
     assert_matches_schema(deleted, "DeleteAssistantResponse")
 
 
-@pytest.mark.parametrize("tool_resources", [None, TOOL_RESOURCES], ids=["plain", "tool_resources"])
-def test_thread(client: openai.OpenAI, tool_resources: dict[str, Any] | None) -> None:
+@pytest.mark.parametrize("with_resources", [False, True], ids=["plain", "tool_resources"])
+def test_thread(client: openai.OpenAI, with_resources: bool) -> None:
     threads = client.beta.threads.with_raw_response
-    extra: dict[str, Any] = {} if tool_resources is None else {"tool_resources": tool_resources}
+    extra: dict[str, Any] = {"tool_resources": tool_resources(client)} if with_resources else {}
     created = body(threads.create(**extra))
     assert_object(created, "ThreadObject")
     assert_object(body(threads.retrieve(created["id"])), "ThreadObject")
@@ -142,8 +139,8 @@ MESSAGE_BODIES: dict[str, dict[str, Any]] = {
     "attachments": {
         "content": "Read the attached files.",
         "attachments": [
-            {"file_id": "file-abc", "tools": [{"type": "code_interpreter"}]},
-            {"file_id": "file-def", "tools": [{"type": "file_search"}]},
+            {"file_id": "<csv>", "tools": [{"type": "code_interpreter"}]},
+            {"file_id": "<txt>", "tools": [{"type": "file_search"}]},
         ],
     },
 }
@@ -152,6 +149,13 @@ MESSAGE_BODIES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("fields", MESSAGE_BODIES.values(), ids=MESSAGE_BODIES.keys())
 def test_message(client: openai.OpenAI, fields: dict[str, Any]) -> None:
     thread_id = new_thread(client)
+    uploaded = {"<csv>": upload(client, "a.csv", b"a,b\n1,2\n"), "<txt>": upload(client)}
+    fields = {
+        **fields,
+        "attachments": [
+            {**item, "file_id": uploaded[item["file_id"]]} for item in fields.get("attachments", [])
+        ],
+    }
     messages = client.beta.threads.messages.with_raw_response
     created = body(messages.create(thread_id, role="user", **fields))
     assert_object(created, "MessageObject")

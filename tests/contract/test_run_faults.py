@@ -139,10 +139,12 @@ def test_an_unreachable_upstream_fails_the_run(make_server: ServerFactory) -> No
 
 
 def test_tools_of_later_issues_fail_clearly(client: openai.OpenAI, model: ScriptedUpstream) -> None:
-    _, run = run_once(client, tools=[{"type": "file_search"}])
+    _, run = run_once(client, tools=[{"type": "code_interpreter"}])
     assert run.status == "failed"
     assert run.last_error is not None
-    assert run.last_error.message == "The file_search tool is not available on this server yet."
+    assert (
+        run.last_error.message == "The code_interpreter tool is not available on this server yet."
+    )
     assert model.requests == []
 
 

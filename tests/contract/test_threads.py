@@ -7,9 +7,11 @@ import pytest
 
 from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
+from tests.support.uploads import new_store, upload
 
 
 def test_create_with_initial_messages(client: openai.OpenAI) -> None:
+    file_id = upload(client)
     thread = client.beta.threads.create(
         messages=[
             {"role": "user", "content": "What is the capital of France?"},
@@ -23,7 +25,7 @@ def test_create_with_initial_messages(client: openai.OpenAI) -> None:
                 "metadata": {"turn": "3"},
             },
         ],
-        tool_resources={"code_interpreter": {"file_ids": ["file-xyz"]}},
+        tool_resources={"code_interpreter": {"file_ids": [file_id]}},
         metadata={"user_id": "u-42"},
     )
     assert thread.id.startswith("thread_")
@@ -31,7 +33,7 @@ def test_create_with_initial_messages(client: openai.OpenAI) -> None:
     assert thread.metadata == {"user_id": "u-42"}
     assert thread.tool_resources is not None
     assert thread.tool_resources.code_interpreter is not None
-    assert thread.tool_resources.code_interpreter.file_ids == ["file-xyz"]
+    assert thread.tool_resources.code_interpreter.file_ids == [file_id]
 
     listed = client.beta.threads.messages.list(thread.id, order="asc")
     assert [m.role for m in listed.data] == ["user", "assistant", "user"]
@@ -70,26 +72,53 @@ def test_a_bad_initial_message_stores_nothing(server: ServerProcess) -> None:
 
 def test_update_metadata_and_tool_resources(client: openai.OpenAI) -> None:
     thread = client.beta.threads.create(metadata={"a": "1"})
+    store_id = new_store(client)
     updated = client.beta.threads.update(
         thread.id,
         metadata={"b": "2"},
-        tool_resources={"file_search": {"vector_store_ids": ["vs_1"]}},
+        tool_resources={"file_search": {"vector_store_ids": [store_id]}},
     )
     assert updated.metadata == {"b": "2"}
     assert updated.tool_resources is not None
     assert updated.tool_resources.file_search is not None
-    assert updated.tool_resources.file_search.vector_store_ids == ["vs_1"]
+    assert updated.tool_resources.file_search.vector_store_ids == [store_id]
     assert client.beta.threads.retrieve(thread.id).model_dump() == updated.model_dump()
 
 
-def test_vector_store_helper_is_refused_clearly(server: ServerProcess) -> None:
+def test_vector_store_helper_creates_a_store(client: openai.OpenAI) -> None:
+    file_id = upload(client, "facts.txt", b"The tallest tree is a coast redwood.")
+    thread = client.beta.threads.create(
+        tool_resources={
+            "file_search": {"vector_stores": [{"file_ids": [file_id], "metadata": {"k": "v"}}]}
+        }
+    )
+    assert thread.tool_resources is not None
+    assert thread.tool_resources.file_search is not None
+    (store_id,) = thread.tool_resources.file_search.vector_store_ids or []
+    store = client.vector_stores.retrieve(store_id)
+    assert store.metadata == {"k": "v"}
+    assert store.file_counts.total == 1
+    assert [f.id for f in client.vector_stores.files.list(store_id)] == [file_id]
+
+
+def test_unknown_ids_in_tool_resources_are_400(server: ServerProcess) -> None:
     with http(server) as api:
-        response = api.post(
+        helper = api.post(
             "threads",
             json={"tool_resources": {"file_search": {"vector_stores": [{"file_ids": ["file-a"]}]}}},
         )
-    assert response.status_code == 400
-    assert error_of(response)["param"] == "tool_resources.file_search.vector_stores"
+        store = api.post(
+            "threads", json={"tool_resources": {"file_search": {"vector_store_ids": ["vs_nope"]}}}
+        )
+        code = api.post(
+            "threads", json={"tool_resources": {"code_interpreter": {"file_ids": ["file-nope"]}}}
+        )
+    assert helper.status_code == 400
+    assert error_of(helper)["param"] == "tool_resources.file_search.vector_stores[0].file_ids[0]"
+    assert store.status_code == 400
+    assert error_of(store)["param"] == "tool_resources.file_search.vector_store_ids[0]"
+    assert code.status_code == 400
+    assert error_of(code)["param"] == "tool_resources.code_interpreter.file_ids[0]"
 
 
 def test_delete_cascades_to_messages(client: openai.OpenAI) -> None:

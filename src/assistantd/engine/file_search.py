@@ -4,7 +4,10 @@ answered to the model as numbered excerpts it can cite with markers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +19,10 @@ from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Database
 from assistantd.store.tables import assistants, threads, vector_stores
 
+log = logging.getLogger("assistantd.engine")
+
 NAME = "file_search"
+READY_WAIT_SECONDS = 60.0
 
 
 FUNCTION = {
@@ -109,6 +115,14 @@ class FileSearchRunner:
                 ):
                     if store_id not in ids:
                         ids.append(store_id)
+            # The thread's attachment store counts even when the thread names another store.
+            owned = select(vector_stores.c.id).where(
+                vector_stores.c.thread_id == run["thread_id"],
+                vector_stores.c.project_id == run["project_id"],
+            )
+            for row in (await conn.execute(owned)).all():
+                if row.id not in ids:
+                    ids.append(row.id)
             if not ids:
                 return []
             now = self._clock()
@@ -123,6 +137,22 @@ class FileSearchRunner:
         live = {row.id for row in rows if row.expires_at is None or row.expires_at > now}
         return [store_id for store_id in ids if store_id in live]
 
+    async def wait_until_ready(self, store_ids: list[str]) -> None:
+        """Like the hosted tool, give files still being ingested a bounded time to finish, so
+        a run started right after an upload searches them."""
+        deadline = time.monotonic() + READY_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            async with self._db.read() as conn:
+                totals = await vs_store.store_totals(conn, store_ids)
+            if not any(entry.by_status.get("in_progress") for entry in totals.values()):
+                return
+            await asyncio.sleep(0.2)
+        log.warning(
+            "stores %s still ingesting after %.0f s; searching anyway",
+            store_ids,
+            READY_WAIT_SECONDS,
+        )
+
     async def run(
         self, run: Mapping[Any, Any], call_id: str, call_no: int, arguments: str
     ) -> dict[str, Any]:
@@ -134,6 +164,7 @@ class FileSearchRunner:
         store_ids = await self.store_ids(run)
         hits: list[SearchHit] = []
         if queries and store_ids:
+            await self.wait_until_ready(store_ids)
             hits = await self._searcher.search(
                 store_ids,
                 " ".join(queries),

@@ -9,7 +9,8 @@ from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
-from assistantd.service.rules import check_create_resources, check_tools
+from assistantd.service.resources import ToolResourceBinder
+from assistantd.service.rules import check_tools
 from assistantd.store.database import Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import assistants
@@ -20,23 +21,18 @@ from assistantd.wire.assistants import (
     assistant_to_wire,
 )
 from assistantd.wire.base import Deleted, ListPage, ListQuery
-from assistantd.wire.tools import (
-    created_tool_resources_to_wire,
-    response_format_to_wire,
-    tool_resources_to_wire,
-    tool_to_wire,
-)
+from assistantd.wire.tools import response_format_to_wire, tool_to_wire
 
 
 class AssistantService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, resources: ToolResourceBinder) -> None:
         self._db = db
         self._clock = clock
+        self._resources = resources
         self._table = ObjectTable(assistants)
 
     async def create(self, caller: Caller, body: AssistantCreate) -> Assistant:
         check_tools(body.tools)
-        check_create_resources(body.tool_resources)
         row = {
             "id": new_id("assistant"),
             "project_id": caller.project_id,
@@ -47,14 +43,18 @@ class AssistantService:
             "instructions": body.instructions,
             "reasoning_effort": body.reasoning_effort,
             "tools": [tool_to_wire(tool) for tool in body.tools],
-            "tool_resources": created_tool_resources_to_wire(body.tool_resources),
+            "tool_resources": {},
             "metadata": body.metadata or {},
             "temperature": body.temperature,
             "top_p": body.top_p,
             "response_format": response_format_to_wire(body.response_format),
         }
         async with self._db.write() as conn:
+            row["tool_resources"] = await self._resources.create_resources(
+                conn, caller.project_id, body.tool_resources
+            )
             await self._table.insert(conn, row)
+        self._resources.wake()
         return assistant_to_wire(row)
 
     async def get(self, caller: Caller, assistant_id: str) -> Assistant:
@@ -88,13 +88,15 @@ class AssistantService:
             tools = body.tools or []
             check_tools(tools)
             values["tools"] = [tool_to_wire(tool) for tool in tools]
-        if "tool_resources" in given:
-            values["tool_resources"] = tool_resources_to_wire(body.tool_resources)
         if "metadata" in given:
             values["metadata"] = body.metadata or {}
         if "response_format" in given:
             values["response_format"] = response_format_to_wire(body.response_format)
         async with self._db.write() as conn:
+            if "tool_resources" in given:
+                values["tool_resources"] = await self._resources.check_resources(
+                    conn, caller.project_id, body.tool_resources
+                )
             if values:
                 row = await self._table.update(conn, caller.project_id, assistant_id, values)
             else:

@@ -11,6 +11,7 @@ from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.service.resources import ToolResourceBinder
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.store.objects import ObjectTable
@@ -60,9 +61,10 @@ async def _require_thread(conn: Conn, caller: Caller, thread_id: str) -> None:
 
 
 class MessageService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, resources: ToolResourceBinder) -> None:
         self._db = db
         self._clock = clock
+        self._resources = resources
         self._table = ObjectTable(messages, parent="thread_id")
 
     async def create(self, caller: Caller, thread_id: str, body: MessageCreate) -> Message:
@@ -76,6 +78,11 @@ class MessageService:
                     f"Can't add messages to {thread_id} while a run {active} is active."
                 )
             await self._table.insert(conn, row)
+            queued = await self._resources.index_attachments(
+                conn, caller.project_id, thread_id, [row]
+            )
+        if queued:
+            self._resources.wake()
         return message_to_wire(row)
 
     async def get(self, caller: Caller, thread_id: str, message_id: str) -> Message:

@@ -19,7 +19,8 @@ from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
-from assistantd.service.rules import check_create_resources, check_tools
+from assistantd.service.resources import ToolResourceBinder
+from assistantd.service.rules import check_tools
 from assistantd.service.run_stream import RunStream
 from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
@@ -43,9 +44,7 @@ from assistantd.wire.runs import (
 from assistantd.wire.threads import thread_to_wire
 from assistantd.wire.tools import (
     Tool,
-    created_tool_resources_to_wire,
     response_format_to_wire,
-    tool_resources_to_wire,
     tool_to_wire,
 )
 
@@ -64,7 +63,9 @@ class RunService:
         pool: WorkerPool,
         settings: RunSettings,
         clock: Clock,
+        resources: ToolResourceBinder,
     ) -> None:
+        self._resources = resources
         self._db = db
         self._bus = bus
         self._pool = pool
@@ -92,24 +93,26 @@ class RunService:
             if active is not None:
                 raise InvalidRequestError(f"Thread {thread_id} already has an active run {active}.")
             row = self._run_row(caller, run_id, thread_id, assistant, body, now, include)
+            queued = False
             if body.additional_messages:
-                await self._messages.insert_many(
-                    conn,
-                    [
-                        new_message_row(caller.project_id, thread_id, message, now)
-                        for message in body.additional_messages
-                    ],
+                added = [
+                    new_message_row(caller.project_id, thread_id, message, now)
+                    for message in body.additional_messages
+                ]
+                await self._messages.insert_many(conn, added)
+                queued = await self._resources.index_attachments(
+                    conn, caller.project_id, thread_id, added
                 )
             await self._runs.insert(conn, row)
             job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
+        if queued:
+            self._resources.wake()
         return self._started(row, job_id, stream=bool(body.stream), initial=[], created=True)
 
     async def create_thread_and_run(
         self, caller: Caller, body: ThreadAndRunCreate
     ) -> Run | RunStream:
         thread_body = body.thread
-        if thread_body is not None:
-            check_create_resources(thread_body.tool_resources)
         now = self._clock()
         thread_id = new_id("thread")
         run_id = new_id("run")
@@ -117,9 +120,7 @@ class RunService:
             "id": thread_id,
             "project_id": caller.project_id,
             "created_at": now,
-            "tool_resources": created_tool_resources_to_wire(
-                thread_body.tool_resources if thread_body else None
-            ),
+            "tool_resources": {},
             "metadata": (thread_body.metadata if thread_body else None) or {},
         }
         message_rows = [
@@ -130,11 +131,24 @@ class RunService:
             assistant = await self._assistant(conn, caller, body.assistant_id)
             row = self._run_row(caller, run_id, thread_id, assistant, body, now, [])
             if body.tool_resources is not None:
-                row["tool_resources"] = tool_resources_to_wire(body.tool_resources)
+                row["tool_resources"] = await self._resources.check_resources(
+                    conn, caller.project_id, body.tool_resources
+                )
+            thread_row["tool_resources"] = await self._resources.create_resources(
+                conn,
+                caller.project_id,
+                thread_body.tool_resources if thread_body else None,
+                "thread.tool_resources",
+            )
             await self._threads.insert(conn, thread_row)
             await self._messages.insert_many(conn, message_rows)
+            await self._resources.index_attachments(
+                conn, caller.project_id, thread_id, message_rows
+            )
+            thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
             await self._runs.insert(conn, row)
             job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
+        self._resources.wake()
         created: list[Event] = [
             ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
         ]

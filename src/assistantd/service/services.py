@@ -26,6 +26,7 @@ from assistantd.service.auth import AuthService
 from assistantd.service.files import FileService
 from assistantd.service.messages import MessageService
 from assistantd.service.rate_limit import RateLimiter
+from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.runs import RunService, RunSettings
 from assistantd.service.threads import ThreadService
 from assistantd.service.vector_store_files import FileBatchService, VectorStoreFileService
@@ -139,13 +140,17 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
 def build_services(
     settings: Settings, db: Database, engine: Engine, bus: EventBus, clock: Clock = system_clock
 ) -> Services:
+    vector_store_service = VectorStoreService(
+        db, clock, engine.searcher, engine.ingest_pool.wake, engine.embedder.name
+    )
+    resources = ToolResourceBinder(vector_store_service, clock, settings.thread_store_expiry_days)
     return Services(
         settings=settings,
         auth=AuthService(db, clock, cache_seconds=settings.auth_cache_seconds),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
-        assistants=AssistantService(db, clock),
-        threads=ThreadService(db, clock),
-        messages=MessageService(db, clock),
+        assistants=AssistantService(db, clock, resources),
+        threads=ThreadService(db, clock, resources),
+        messages=MessageService(db, clock, resources),
         runs=RunService(
             db,
             bus,
@@ -155,11 +160,10 @@ def build_services(
                 keepalive_seconds=settings.stream_keepalive_seconds,
             ),
             clock,
+            resources,
         ),
         files=engine.files,
-        vector_stores=VectorStoreService(
-            db, clock, engine.searcher, engine.ingest_pool.wake, engine.embedder.name
-        ),
+        vector_stores=vector_store_service,
         vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
         file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
     )

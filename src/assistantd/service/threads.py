@@ -5,46 +5,56 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import delete
+
 from assistantd.clock import Clock
 from assistantd.errors import not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
-from assistantd.service.rules import check_create_resources
+from assistantd.service.resources import ToolResourceBinder
 from assistantd.store.database import Database
 from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import messages, threads
+from assistantd.store.tables import messages, threads, vector_stores
 from assistantd.wire.base import Deleted, ListPage, ListQuery
 from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_to_wire
-from assistantd.wire.tools import created_tool_resources_to_wire, tool_resources_to_wire
 
 
 class ThreadService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, resources: ToolResourceBinder) -> None:
         self._db = db
         self._clock = clock
+        self._resources = resources
         self._table = ObjectTable(threads)
         self._messages = ObjectTable(messages)
 
     async def create(self, caller: Caller, body: ThreadCreate) -> Thread:
-        check_create_resources(body.tool_resources)
         now = self._clock()
         thread_id = new_id("thread")
         row = {
             "id": thread_id,
             "project_id": caller.project_id,
             "created_at": now,
-            "tool_resources": created_tool_resources_to_wire(body.tool_resources),
+            "tool_resources": {},
             "metadata": body.metadata or {},
         }
         message_rows = [
             new_message_row(caller.project_id, thread_id, message, now) for message in body.messages
         ]
         async with self._db.write() as conn:
+            row["tool_resources"] = await self._resources.create_resources(
+                conn, caller.project_id, body.tool_resources
+            )
             await self._table.insert(conn, row)
             await self._messages.insert_many(conn, message_rows)
-        return thread_to_wire(row)
+            await self._resources.index_attachments(
+                conn, caller.project_id, thread_id, message_rows
+            )
+            created = await self._table.get(conn, caller.project_id, thread_id)
+        self._resources.wake()
+        assert created is not None
+        return thread_to_wire(created)
 
     async def get(self, caller: Caller, thread_id: str) -> Thread:
         async with self._db.read() as conn:
@@ -64,11 +74,13 @@ class ThreadService:
 
     async def update(self, caller: Caller, thread_id: str, body: ThreadUpdate) -> Thread:
         values: dict[str, Any] = {}
-        if "tool_resources" in body.model_fields_set:
-            values["tool_resources"] = tool_resources_to_wire(body.tool_resources)
         if "metadata" in body.model_fields_set:
             values["metadata"] = body.metadata or {}
         async with self._db.write() as conn:
+            if "tool_resources" in body.model_fields_set:
+                values["tool_resources"] = await self._resources.check_resources(
+                    conn, caller.project_id, body.tool_resources
+                )
             if values:
                 row = await self._table.update(conn, caller.project_id, thread_id, values)
             else:
@@ -78,9 +90,17 @@ class ThreadService:
         return thread_to_wire(row)
 
     async def delete(self, caller: Caller, thread_id: str) -> Deleted:
-        """Delete the thread; its messages go with it (foreign key ON DELETE CASCADE)."""
+        """Delete the thread; its messages go with it (foreign key ON DELETE CASCADE), and so
+        does the vector store its attachments made."""
         async with self._db.write() as conn:
             deleted = await self._table.delete(conn, caller.project_id, thread_id)
+            if deleted:
+                await conn.execute(
+                    delete(vector_stores).where(
+                        vector_stores.c.thread_id == thread_id,
+                        vector_stores.c.project_id == caller.project_id,
+                    )
+                )
         if not deleted:
             raise not_found("thread", thread_id)
         return Deleted(id=thread_id, object="thread.deleted")

@@ -172,15 +172,6 @@ def tool_resources_to_wire(resources: ToolResources | None) -> dict[str, Any]:
     return out
 
 
-def created_tool_resources_to_wire(resources: ToolResourcesCreate | None) -> dict[str, Any]:
-    """The stored form of create-time resources (the helper must have been resolved to ids)."""
-    if resources is None:
-        return {}
-    return tool_resources_to_wire(
-        ToolResources.model_validate(resources.model_dump(exclude_none=True))
-    )
-
-
 # --- response_format ------------------------------------------------------------------------
 
 
