@@ -122,7 +122,7 @@ class Ingestor:
             for row in rows:
                 row["project_id"] = current["project_id"]
             await vs_store.delete_chunks(conn, store_id, file_id)
-            await vs_store.insert_chunks(conn, rows)
+            await vs_store.insert_chunks(conn, rows, pgvector=not self._db.is_sqlite)
             await conn.execute(
                 update(vsf)
                 .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)

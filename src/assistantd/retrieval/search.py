@@ -1,5 +1,7 @@
-"""Search over vector stores: keeps one in-memory hybrid index per store in step with the
-database (by the store's `index_version`), applies attribute filters, merges stores."""
+"""Search over vector stores: applies attribute filters, searches each store, merges stores.
+
+On SQLite each store has an in-memory hybrid index kept in step with the database by the
+store's `index_version`; on PostgreSQL the search runs in the database (`pg_search`)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numpy as np
 
 from assistantd.retrieval.embedding import Embedder
 from assistantd.retrieval.filters import matches
-from assistantd.retrieval.index import HybridIndex, IndexedChunk
+from assistantd.retrieval.index import Hit, HybridIndex, IndexedChunk
+from assistantd.retrieval.pg_search import PgHit, PostgresSearch
 from assistantd.retrieval.query import rewrite_query
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Database
@@ -46,6 +49,7 @@ class Searcher:
     def __init__(self, db: Database, embedder: Embedder, *, max_stores: int = 64) -> None:
         self._db = db
         self._embedder = embedder
+        self._in_database = None if db.is_sqlite else PostgresSearch(db)
         self._max_stores = max_stores
         self._stores: OrderedDict[str, _StoreIndex] = OrderedDict()
 
@@ -65,7 +69,6 @@ class Searcher:
         filters: ComparisonFilter | CompoundFilter | None = None,
         score_threshold: float = 0.0,
         rewrite: bool = False,
-        rerank: bool = True,
     ) -> list[SearchHit]:
         """The best chunks across the stores, best first, scores in 0..1."""
         started = time.perf_counter()
@@ -79,15 +82,27 @@ class Searcher:
                 for file_id, row in entry.files.items()
                 if filters is None or matches(filters, row["attributes"])
             }
-            if not allowed or entry.index is None:
+            if not allowed:
                 continue
-            hits = entry.index.search(
-                text_query,
-                vector,
-                k=limit,
-                allowed_files=allowed if len(allowed) < len(entry.files) else None,
-                score_threshold=score_threshold,
-            )
+            if self._in_database is not None:
+                hits: list[Hit] | list[PgHit] = await self._in_database.search(
+                    store_id,
+                    sorted(allowed),
+                    text_query,
+                    vector,
+                    k=limit,
+                    score_threshold=score_threshold,
+                )
+            elif entry.index is not None:
+                hits = entry.index.search(
+                    text_query,
+                    vector,
+                    k=limit,
+                    allowed_files=allowed if len(allowed) < len(entry.files) else None,
+                    score_threshold=score_threshold,
+                )
+            else:
+                continue
             found.extend((hit.score, store_id, int(hit.chunk_id), entry) for hit in hits)
         found.sort(key=lambda item: -item[0])
         found = found[:limit]
@@ -143,7 +158,11 @@ class Searcher:
                     if file_id not in current or current[file_id]["first_seq"] != row["first_seq"]
                 }
                 new_ids = [f for f in current if f not in entry.files or f in stale]
-                chunk_rows = await vs_store.chunks_of_files(conn, store_id, new_ids)
+                chunk_rows = (
+                    await vs_store.chunks_of_files(conn, store_id, new_ids)
+                    if self._in_database is None
+                    else []
+                )
             for gone in stale:
                 if entry.index is not None:
                     entry.index.remove_file(gone)

@@ -187,7 +187,6 @@ class VectorStoreService:
             filters=body.filters,
             score_threshold=ranking.score_threshold if ranking else 0.0,
             rewrite=body.rewrite_query,
-            rerank=ranking is None or ranking.ranker != "none",
         )
         return SearchResultsPage(
             search_query=[self._searcher.shown_query(q, body.rewrite_query) for q in queries],

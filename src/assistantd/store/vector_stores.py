@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, func, insert, select, update
+import numpy as np
+from sqlalchemy import RowMapping, and_, delete, func, insert, select, text, update
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import (
@@ -166,9 +167,29 @@ async def delete_chunks(conn: Conn, store_id: str, file_id: str) -> None:
     )
 
 
-async def insert_chunks(conn: Conn, rows: list[dict[str, Any]]) -> None:
-    if rows:
+# PostgreSQL keeps each embedding a second time as a pgvector value (migration 0004).
+_PG_INSERT_CHUNK = text(
+    "INSERT INTO chunks (project_id, vector_store_id, file_id, chunk_index, text, token_count, "
+    "embedding, vec) VALUES (:project_id, :vector_store_id, :file_id, :chunk_index, :text, "
+    ":token_count, :embedding, CAST(:vec AS vector))"
+)
+
+
+async def insert_chunks(conn: Conn, rows: list[dict[str, Any]], *, pgvector: bool) -> None:
+    if not rows:
+        return
+    if pgvector:
+        with_vec = [
+            {**row, "vec": _vector_literal(np.frombuffer(row["embedding"], dtype=np.float32))}
+            for row in rows
+        ]
+        await conn.execute(_PG_INSERT_CHUNK, with_vec)
+    else:
         await conn.execute(insert(chunks), rows)
+
+
+def _vector_literal(vector: np.ndarray[Any, Any]) -> str:
+    return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
 
 
 async def chunk_texts(conn: Conn, store_id: str, file_id: str) -> list[str]:
