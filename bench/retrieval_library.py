@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
+import os
 import re
 import statistics
 import time
@@ -267,7 +268,8 @@ def cranfield(args: argparse.Namespace) -> None:
     qrels = collection.qrels
 
     if args.sweep:
-        sweep(index, collection, keyword_queries, query_vectors)
+        grid = {"title_weight": args.grid_title, "k1": args.grid_k1, "b": args.grid_b}
+        sweep(collection, chunks, chunk_vectors, keyword_queries, query_vectors, grid)
         return
     weights = HybridWeights(args.embedding_weight, args.text_weight)
     for label, w in (
@@ -290,35 +292,72 @@ def cranfield(args: argparse.Namespace) -> None:
 
 
 def sweep(
-    index: HybridIndex, collection: Collection, keyword_queries: list[str], vectors: Vectors
+    collection: Collection,
+    chunks: list[tuple[str, str, str, str]],
+    chunk_vectors: Vectors,
+    keyword_queries: list[str],
+    query_vectors: Vectors,
+    args_grid: dict[str, list[float]],
 ) -> None:
-    print("  sweep of the embedding weight (text weight = 1 - it), nDCG@10 odd / even / all")
-    for embedding_weight in np.arange(0.0, 1.0001, 0.05):
-        w = HybridWeights(float(embedding_weight), float(1 - embedding_weight))
-        runs, _ = run_queries(index, collection.queries, keyword_queries, vectors, w)
-        parts = [evaluate(runs, collection.qrels, p).ndcg for p in ("odd", "even", "all")]
-        print(f"    {embedding_weight:.2f}  " + "  ".join(f"{v:.4f}" for v in parts))
+    """Grid over the BM25 parameters and the fusion weight, scored on the odd (tuning) half;
+    the even half is printed beside for the best settings only."""
+    print("  grid: title_weight x k1 x b -> BM25 odd nDCG, best embedding weight, hybrid odd/even")
+    results: list[tuple[float, str]] = []
+    for title_weight in args_grid["title_weight"]:
+        for k1 in args_grid["k1"]:
+            for b in args_grid["b"]:
+                bm25 = BM25Params(k1=k1, b=b, title_weight=title_weight)
+                index, _ = build_index(
+                    collection, chunk_vectors, chunks, bm25, titles=title_weight > 0
+                )
+                keyword_only, _ = run_queries(
+                    index, collection.queries, keyword_queries, query_vectors, HybridWeights(0, 1)
+                )
+                best = (-1.0, 0.0, 0.0)
+                for embedding_weight in np.arange(0.3, 0.71, 0.05):
+                    w = HybridWeights(float(embedding_weight), float(1 - embedding_weight))
+                    runs, _ = run_queries(
+                        index, collection.queries, keyword_queries, query_vectors, w
+                    )
+                    odd = evaluate(runs, collection.qrels, "odd").ndcg
+                    if odd > best[0]:
+                        even = evaluate(runs, collection.qrels, "even").ndcg
+                        best = (odd, float(embedding_weight), even)
+                line = (
+                    f"    title {title_weight:g} k1 {k1:g} b {b:g}: BM25 odd "
+                    f"{evaluate(keyword_only, collection.qrels, 'odd').ndcg:.4f} | hybrid "
+                    f"w_e {best[1]:.2f} odd {best[0]:.4f} even {best[2]:.4f}"
+                )
+                print(line, flush=True)
+                results.append((best[0], line))
+    print("  best on the tuning half:")
+    for _, line in sorted(results, reverse=True)[:5]:
+        print(line)
 
 
 def throughput(args: argparse.Namespace) -> None:
-    """Raw model throughput: chunks/s for ~200- and 800-token chunks, one big call each."""
+    """Raw model throughput: chunks/s for ~200- and 800-token chunks, in calls of
+    `preferred_batch_size` texts (what an ingestion pipeline should send per call)."""
     collection = load_cranfield(args.data)
     corpus = "\n\n".join(text for _, _, text in collection.docs)
     embedder = MiniLMEmbedder(
         threads=args.threads, window_pooling=args.window_pooling, max_wordpieces=args.wordpieces
     )
     embedder.embed_documents(["warm up"] * 8)
-    for tokens, count in ((200, 256), (800, 96)):
-        spec = ChunkingSpec(tokens, 0)
-        texts = [c.text for c in chunk_text(corpus, spec)[:count]]
+    print(f"load average before: {os.getloadavg()[0]:.2f} (figures assume an idle machine)")
+    calls = embedder.preferred_batch_size
+    for tokens, count in ((200, 3 * calls), (800, calls)):
+        texts = [c.text for c in chunk_text(corpus, ChunkingSpec(tokens, 0))[:count]]
         windows = embedder.count_windows(texts)
-        start = time.perf_counter()
-        embedder.embed_documents(texts)
-        seconds = time.perf_counter() - start
+        start, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(texts), calls):
+            embedder.embed_documents(texts[i : i + calls])
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(
             f"  {tokens}-token chunks: {len(texts) / seconds:.1f} chunks/s "
-            f"({windows} windows, {windows / seconds:.1f} windows/s, "
-            f"threads={embedder.threads}, batch={embedder.batch_size})"
+            f"({windows / len(texts):.1f} windows/chunk, {windows / seconds:.1f} windows/s, "
+            f"{cpu / seconds:.2f} cores busy; threads={embedder.threads}, "
+            f"batch={embedder.batch_size}, texts/call={calls})"
         )
 
 
@@ -382,7 +421,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--title-weight", type=float, default=bm25.title_weight)
     parser.add_argument("--rewrite", action="store_true", help="rewrite_query for BM25")
     parser.add_argument("--rewrite-dense", action="store_true", help="rewrite_query for vectors")
-    parser.add_argument("--sweep", action="store_true", help="sweep the fusion weight")
+    parser.add_argument("--sweep", action="store_true", help="grid search (odd queries)")
+    parser.add_argument("--grid-title", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    parser.add_argument("--grid-k1", type=float, nargs="+", default=[0.9, 1.2, 1.6])
+    parser.add_argument("--grid-b", type=float, nargs="+", default=[0.5, 0.75, 0.9])
     parser.add_argument("--throughput", action="store_true", help="raw embedding throughput")
     parser.add_argument("--synthetic", type=int, default=0, help="N-chunk latency test")
     args = parser.parse_args(argv)

@@ -136,10 +136,12 @@ def test_remove_file_and_replace(index: HybridIndex) -> None:
     index.add([chunk("b1", "fb", "boundary layer again", 0, 1, 0)])
     assert len(index) == 2
     assert ids(index.search("boundary", unit(0, 1, 0), k=1)) == ["b1"]
-    assert index.search("boundary", unit(0, 1, 0), k=1)[0].score == pytest.approx(
-        0.5
-        + 0.5 * index.search("boundary", unit(0, 1, 0), k=1, weights=HybridWeights(0, 1))[0].score
-    )
+    # The replacement's vector (cosine 1) and text are what is scored now.
+    keyword = index.search("boundary", unit(0, 1, 0), k=1, weights=HybridWeights(0, 1))[0].score
+    hybrid = index.search("boundary", unit(0, 1, 0), k=1, weights=HybridWeights(1, 1))[0].score
+    assert hybrid == pytest.approx(0.5 + 0.5 * keyword)
+    default = index.search("boundary", unit(0, 1, 0), k=1)[0].score
+    assert default == pytest.approx(0.45 + 0.55 * keyword)
 
 
 def test_compaction_keeps_results() -> None:

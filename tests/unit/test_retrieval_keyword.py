@@ -90,7 +90,7 @@ def test_top_k_orders_and_filters() -> None:
 
 
 def test_remove_updates_statistics() -> None:
-    index = build()
+    index = build(params=BM25Params(k1=1.2, b=0.75))
     index.remove([3, 99])
     assert len(index) == 3
     remaining = {d: t for d, t in CORPUS.items() if d != 3}

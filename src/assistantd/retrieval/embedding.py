@@ -88,10 +88,11 @@ class MiniLMEmbedder:
         self,
         *,
         threads: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = 16,
         window_stride: int = 32,
         window_pooling: WindowPooling = "tokens",
         max_wordpieces: int = MAX_WORDPIECES,
+        spin: bool = False,
     ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
@@ -115,6 +116,10 @@ class MiniLMEmbedder:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:
+            # Idle worker threads would otherwise busy-wait between batches, taking CPU from
+            # the server's event loop on a small machine.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session: Any = onnxruntime.InferenceSession(
             str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )

@@ -127,16 +127,25 @@ class HybridIndex:
             size = len(self._chunk_of)
             if k <= 0 or size == 0:
                 return []
-            mask = self._file_code_of_slot >= 0
-            if allowed_files is not None:
-                codes = [self._file_codes[f] for f in allowed_files if f in self._file_codes]
-                mask &= np.isin(self._file_code_of_slot, np.asarray(codes, dtype=np.int32))
+            mask = self._allowed_slots(allowed_files)
             embedding_weight, text_weight = weights.normalised()
             similarity = self._vectors_scores(query_vector, size, embedding_weight)
             keyword = self._keyword_scores(query, size, text_weight)
             fused = fuse(similarity, keyword, weights)
             fused[~mask] = -1.0
             return self._top(fused, k, score_threshold)
+
+    def _allowed_slots(self, allowed_files: set[str] | None) -> npt.NDArray[np.bool_]:
+        """Live slots, of the allowed files only when given."""
+        # Indexed by file code + 1, so that the -1 of dead slots reads entry 0 (False).
+        allowed = np.zeros(len(self._file_names) + 1, dtype=bool)
+        if allowed_files is None:
+            allowed[1:] = True
+        else:
+            codes = [self._file_codes[f] for f in allowed_files if f in self._file_codes]
+            allowed[np.asarray(codes, dtype=np.int64) + 1] = True
+        mask: npt.NDArray[np.bool_] = allowed[self._file_code_of_slot + 1]
+        return mask
 
     def _vectors_scores(
         self, query_vector: npt.NDArray[np.float32], size: int, weight: float
@@ -151,11 +160,10 @@ class HybridIndex:
         return _fit(self._keyword.search(query).normalised(), size)
 
     def _top(self, fused: npt.NDArray[np.float32], k: int, threshold: float) -> list[Hit]:
+        candidates = np.argpartition(-fused, k - 1)[:k] if k < len(fused) else np.arange(len(fused))
         # A score of 0 is no evidence at all (no shared word, no positive similarity).
-        candidates = np.flatnonzero((fused >= threshold) & (fused > 0))
-        if len(candidates) > k:
-            best = np.argpartition(-fused[candidates], k - 1)[:k]
-            candidates = candidates[best]
+        score = fused[candidates]
+        candidates = candidates[(score >= threshold) & (score > 0)]
         order = np.lexsort((candidates, -fused[candidates]))
         hits: list[Hit] = []
         for slot in candidates[order]:
