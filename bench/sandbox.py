@@ -2,7 +2,7 @@
 
 Prints the session start time (start_session until the kernel answers), the per-call overhead
 of running `1+1` on a warm session, and the memory of idle sessions: RSS and PSS summed over
-each session's process tree (bwrap, the namespace's init, the kernel), from
+each session's processes (bwrap, the namespace's init, the kernel, the relay), from
 /proc/<pid>/smaps_rollup, for a bare kernel and after importing numpy, pandas and matplotlib.
 
 Run from the repository root, after `make sandbox`:
@@ -56,15 +56,10 @@ def _tree(root: int) -> list[int]:
     return pids
 
 
-def _parent(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
 def memory_mb(session: KernelSession) -> tuple[float, float]:
-    """(RSS, PSS) in MB of the session's processes, bwrap included."""
+    """(RSS, PSS) in MB of the session's processes: bwrap, everything in the sandbox, the relay."""
     rss = pss = 0
-    for pid in _tree(_parent(session.sandbox_pid)):
+    for pid in (pid for root in session.host_pids for pid in _tree(root)):
         try:
             lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
         except OSError:

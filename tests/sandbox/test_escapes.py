@@ -257,3 +257,55 @@ def test_a_kernel_killed_between_calls(
     loop.run(asyncio.sleep(0.3))
     fresh = loop.run(manager.execute("idle-victim", "'state' in globals()", timeout=10))
     assert fresh.logs == "False\n"
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+def test_an_endless_zmq_message_cannot_exhaust_the_server(
+    loop: Loop, manager: SessionManager, bystander: KernelSession
+) -> None:
+    # ZMQ buffers a multipart message until its last part: 3 GB of parts that never end must
+    # land in the session's relay (inside its memory limit), not in the server.
+    code = (
+        "import zmq\n"
+        "sock = get_ipython().kernel.iopub_thread.socket\n"
+        "for _ in range(400):\n"
+        "    sock.send(b'x' * (8 << 20), zmq.SNDMORE)\n"
+    )
+    loop.run(manager.execute("flood", "1", timeout=10))
+    before = _rss_mb()
+    outcome = loop.run(_outcome(manager.execute("flood", code, timeout=20)))
+    assert _rss_mb() - before < 100
+    if isinstance(outcome, SessionDied):
+        assert outcome.reason
+    after = loop.run(manager.execute("flood", "print('next')", timeout=10))
+    assert after.logs == "next\n"
+    assert_answers(loop, bystander)
+
+
+def test_a_lost_relay_ends_the_session(loop: Loop, manager: SessionManager) -> None:
+    loop.run(manager.execute("relay-victim", "state = 1", timeout=10))
+    session = loop.run(manager.session("relay-victim"))
+    assert isinstance(session, KernelSession)
+    os.kill(session.host_pids[1], signal.SIGKILL)
+    loop.run(asyncio.sleep(0.3))
+    assert not session.alive
+    fresh = loop.run(manager.execute("relay-victim", "'state' in globals()", timeout=10))
+    assert fresh.logs == "False\n"
+    # The old sandbox was killed: bwrap is reaped, what was inside is gone or a zombie.
+    assert not Path(f"/proc/{session.host_pids[0]}").exists()
+    assert not _running(session.sandbox_pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

@@ -13,11 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import zmq.asyncio
-
 from assistantd.sandbox.bwrap import SandboxFds, bwrap_command, identity_files, kernel_command
 from assistantd.sandbox.cgroups import CgroupTree, SessionCgroup, tree_tag
-from assistantd.sandbox.channels import KernelChannels, MessageHandler
+from assistantd.sandbox.channels import KernelChannels
 from assistantd.sandbox.connection import Connection
 from assistantd.sandbox.errors import SandboxUnavailable
 from assistantd.sandbox.files import check_input_name
@@ -70,15 +68,12 @@ class BubblewrapBackend:
         *,
         limits: SandboxLimits | None = None,
         bwrap: str | None = None,
-        context: zmq.asyncio.Context | None = None,
         use_cgroups: bool = True,
     ) -> None:
         self.limits = limits or SandboxLimits()
         self._use_cgroups = use_cgroups
         self._python = python
         self._bwrap = bwrap
-        self._context = context if context is not None else zmq.asyncio.Context()
-        self._owns_context = context is None
         self._tag = tree_tag()
         self._machine: _Machine | None = None
         self._failure: ProbeResult | None = None
@@ -190,12 +185,27 @@ class BubblewrapBackend:
         command = kernel_command(machine.layout)
         process, cgroup = await self._launch(machine, session_dir, command, connection)
         try:
+            codec = WireCodec(connection.key)
+            relay_plan = SpawnPlan(
+                cgroup_procs=cgroup.procs_files if cgroup is not None else (),
+                rlimits=(
+                    (resource.RLIMIT_AS, self.limits.address_space_bytes),
+                    (resource.RLIMIT_CORE, 0),
+                ),
+            )
+            channels = KernelChannels(
+                codec,
+                max_message_bytes=self.limits.max_message_bytes,
+                plan=relay_plan,
+                log_path=session_dir / "relay.log",
+            )
             session = KernelSession(
                 session_id=session_dir.name,
                 session_dir=session_dir,
                 process=process,
                 connection=connection,
-                channels_factory=self._channels,
+                codec=codec,
+                channels=channels,
                 cgroup=cgroup,
                 limits=self.limits,
             )
@@ -210,14 +220,6 @@ class BubblewrapBackend:
             await session.close()
             raise
         return session
-
-    def _channels(self, codec: WireCodec, on_message: MessageHandler) -> KernelChannels:
-        return KernelChannels(
-            self._context,
-            codec,
-            max_message_bytes=self.limits.max_message_bytes,
-            on_message=on_message,
-        )
 
     async def _launch(
         self, machine: _Machine, log_dir: Path, command: list[str], connection: Connection
@@ -274,8 +276,6 @@ class BubblewrapBackend:
         """Release the backend (sessions must be closed first)."""
         if self._machine is not None and self._machine.cgroups is not None:
             self._machine.cgroups.remove()
-        if self._owns_context:
-            self._context.term()
 
 
 async def _stop(process: SandboxProcess, cgroup: SessionCgroup | None) -> None:

@@ -29,7 +29,7 @@ class SpawnPlan:
     group: int | None = None
 
 
-def _preexec(plan: SpawnPlan) -> Callable[[], None]:
+def preexec_for(plan: SpawnPlan) -> Callable[[], None]:
     procs = [path.encode() for path in plan.cgroup_procs]
     limits = list(plan.rlimits)
 
@@ -176,7 +176,7 @@ class SandboxProcess:
                 stderr=log_write,
                 pass_fds=tuple(pass_fds),
                 start_new_session=True,
-                preexec_fn=_preexec(plan),
+                preexec_fn=preexec_for(plan),
                 user=plan.user,
                 group=plan.group,
                 extra_groups=[] if plan.user is not None else None,
@@ -203,6 +203,15 @@ class SandboxProcess:
             log.close()
             raise SandboxUnavailable(f"bubblewrap failed: {detail}") from exc
         return cls(popen, child_pid, root_fd, log)
+
+    @property
+    def pid(self) -> int:
+        """Host pid of bwrap."""
+        return self._popen.pid
+
+    @property
+    def root_fd(self) -> int:
+        return self._root_fd
 
     @property
     def root_path(self) -> str:

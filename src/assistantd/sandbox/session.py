@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import zmq
 
 from assistantd.sandbox.cgroups import SessionCgroup
 from assistantd.sandbox.channels import KernelChannels
@@ -48,7 +45,8 @@ class KernelSession:
         session_dir: Path,
         process: SandboxProcess,
         connection: Connection,
-        channels_factory: Callable[[WireCodec, Callable[[str, Envelope], None]], KernelChannels],
+        codec: WireCodec,
+        channels: KernelChannels,
         cgroup: SessionCgroup | None,
         limits: SandboxLimits,
     ) -> None:
@@ -56,8 +54,8 @@ class KernelSession:
         self.session_dir = session_dir
         self._process = process
         self._connection = connection
-        self._codec = WireCodec(connection.key)
-        self._channels = channels_factory(self._codec, self._route)
+        self._codec = codec
+        self._channels = channels
         self._cgroup = cgroup
         self._limits = limits
         self._folder = DataFolder(
@@ -75,21 +73,26 @@ class KernelSession:
 
     @property
     def alive(self) -> bool:
-        return not self._closed and self._death is None and self._process.running
+        return (
+            not self._closed
+            and self._death is None
+            and self._process.running
+            and self._channels.running
+        )
 
     async def start(self, input_files: Sequence[InputFile], timeout: float) -> None:
-        """Copy the inputs in, connect to the kernel and wait until it answers."""
-        await self._add(input_files, replace=True)
+        """Start the relay, copy the inputs in, connect to the kernel and wait until it
+        answers (the kernel imports meanwhile)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        sockets = {
+            channel: f"{SOCKET_DIR}/{self._connection.socket_name(channel)}"
+            for channel in ("shell", "control", "iopub")
+        }
+        await self._channels.start(self._process.root_fd, sockets, self._route)
+        await self._add(input_files, replace=True)
         await self._wait_for_sockets(deadline)
-        root = self._process.root_path
-        self._channels.connect(
-            {
-                channel: f"ipc://{root}{SOCKET_DIR}/{self._connection.socket_name(channel)}"
-                for channel in ("shell", "control", "iopub")
-            }
-        )
+        self._channels.connect()
         await self._handshake(deadline)
 
     async def _wait_for_sockets(self, deadline: float) -> None:
@@ -99,7 +102,7 @@ class KernelSession:
             for channel in CHANNELS
         ]
         while True:
-            if not self._process.running:
+            if not self._process.running or not self._channels.running:
                 raise SandboxUnavailable(f"the kernel exited at start: {self._tail()}")
             if all(_is_socket(path) for path in paths):
                 return
@@ -138,7 +141,7 @@ class KernelSession:
 
     async def _wait_starting(self, event: asyncio.Event, deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        if not self._process.running:
+        if not self._process.running or not self._channels.running:
             raise SandboxUnavailable(f"the kernel exited at start: {self._tail()}")
         if loop.time() > deadline:
             raise SandboxUnavailable(f"the kernel did not answer in time: {self._tail()}")
@@ -193,14 +196,18 @@ class KernelSession:
             raise SessionDied("the session was closed")
         if self._death is not None:
             raise SessionDied(self._death)
-        if not self._process.running:
+        if not self._process.running or not self._channels.running:
             self._death = self._why_dead()
             raise SessionDied(self._death)
 
     def _why_dead(self) -> str:
+        self._process.kill()  # when only the relay is gone, the kernel is of no more use
         if self._cgroup is not None and self._cgroup.oom_killed():
             limit = self._limits.memory_bytes // MIB
             return f"the session ran out of memory (limit {limit} MiB); its state was lost"
+        failure = self._channels.failure
+        if failure is not None and self._process.running:
+            return f"the session's connection to its kernel broke ({failure}); its state was lost"
         return "the session's kernel died; its state was lost"
 
     async def _execute(
@@ -218,6 +225,7 @@ class KernelSession:
             "stop_on_error": False,
         }
         msg_id, frames = self._codec.encode("execute_request", content)
+        oversize_before = self._channels.oversize_dropped
         call = PendingCall(msg_id, self._codec, collector)
         self._route_to = call.handle
         deadline = loop.time() + max(0.0, timeout)
@@ -231,7 +239,7 @@ class KernelSession:
                     replied_at = replied_at or now
                     if now - replied_at > _IDLE_AFTER_REPLY_SECONDS:
                         break
-                if not self._process.running:
+                if not self._process.running or not self._channels.running:
                     self._death = self._why_dead()
                     raise SessionDied(self._death, logs=collector.logs)
                 if now >= deadline and interrupted_at is None:
@@ -262,10 +270,8 @@ class KernelSession:
         except asyncio.CancelledError:
             # The caller gave up (its run was cancelled): stop the code as well, so that the
             # next call does not queue behind it; the session and its state stay.
-            if self._process.running:
-                _, interrupt = self._codec.encode("interrupt_request", {})
-                with contextlib.suppress(zmq.ZMQError):
-                    await self._channels.send("control", interrupt)
+            _, interrupt = self._codec.encode("interrupt_request", {})
+            await self._channels.send("control", interrupt)
             raise
         finally:
             self._route_to = None
@@ -274,6 +280,9 @@ class KernelSession:
                 f"[execution interrupted: it ran longer than the {timeout:g} s limit; "
                 "the session's state is kept]"
             )
+        if self._channels.oversize_dropped > oversize_before:
+            limit = self._limits.max_message_bytes // MIB
+            collector.notice(f"[output dropped: a single message was larger than {limit} MiB]")
         if collector.dropped_images:
             collector.notice(f"[{collector.dropped_images} more images were not kept]")
         return ExecutionResult(
@@ -326,6 +335,13 @@ class KernelSession:
     def sandbox_pid(self) -> int:
         """Host pid of the sandbox's first process (its pid namespace's init)."""
         return self._process.child_pid
+
+    @property
+    def host_pids(self) -> list[int]:
+        """Host pids of the session's top processes: bwrap (parent of everything in the
+        sandbox) and the relay, for measurements."""
+        relay = self._channels.pid
+        return [self._process.pid] + ([relay] if relay is not None else [])
 
 
 def _is_socket(path: str) -> bool:
