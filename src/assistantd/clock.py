@@ -10,3 +10,10 @@ Clock = Callable[[], int]
 
 def system_clock() -> int:
     return int(time.time())
+
+
+def shifted_clock(offset_seconds: int) -> Clock:
+    """The system clock moved by a fixed offset (tests of expiry start a server in the future)."""
+    if offset_seconds == 0:
+        return system_clock
+    return lambda: int(time.time()) + offset_seconds

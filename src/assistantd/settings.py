@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     sandbox_output_chars: int = Field(default=1 << 20, ge=1024, description="logs kept per call")
     sandbox_data_mb: int = Field(default=512, ge=16, description="size of /mnt/data per session")
     log_level: str = "info"
+    clock_offset_seconds: int = Field(
+        default=0, description="shift the server's clock (for testing expiry); never in production"
+    )
 
     @classmethod
     def settings_customise_sources(

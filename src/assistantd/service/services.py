@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from assistantd.clock import Clock, system_clock
+from assistantd.clock import Clock, shifted_clock, system_clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.executor import EngineConfig, RunExecutor
 from assistantd.engine.file_search import FileSearchRunner
@@ -171,10 +171,11 @@ def build_services(
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, clock: Clock = system_clock, *, run_workers: bool = True
+    settings: Settings, clock: Clock | None = None, *, run_workers: bool = True
 ) -> AsyncIterator[Services]:
     """Connect to the database, build the services, start the run workers (unless told not
     to, e.g. for CLI commands), and stop and close everything at the end."""
+    clock = clock or shifted_clock(settings.clock_offset_seconds)
     db = Database(settings.resolved_database_url)
     bus = EventBus()
     engine = build_engine(settings, db, bus, clock)
