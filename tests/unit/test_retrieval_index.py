@@ -173,3 +173,13 @@ def test_bad_vectors(index: HybridIndex) -> None:
         index.add([chunk("x", "fx", "text", 1, 0)])
     with pytest.raises(ValueError, match="unique"):
         index.add([chunk("x", "fx", "t", 1, 0, 0), chunk("x", "fx", "t", 0, 1, 0)])
+
+
+def test_large_scans_are_split_exactly() -> None:
+    index = VectorIndex(8)
+    vectors = np.random.default_rng(2).standard_normal((40_000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index.add(np.arange(40_000), vectors)
+    query = vectors[123]
+    np.testing.assert_allclose(index.scores(query), vectors @ query, rtol=1e-5, atol=1e-5)
+    assert index.top_k(query, 1)[0][0] == 123

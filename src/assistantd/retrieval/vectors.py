@@ -5,14 +5,31 @@ At 100k x 384 a scan is a few milliseconds, so no approximate index is needed at
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 _blas_lock = threading.Lock()
 _blas_pinned = False
+# Large scans are split across threads of our own (BLAS releases the GIL): the parallelism
+# OpenBLAS would give, without its spinning barrier. Below this many rows one thread is faster.
+_PARALLEL_ROWS: Final = 32_768
+_SCAN_THREADS: Final = max(1, min(4, os.cpu_count() or 1))
+_pool: ThreadPoolExecutor | None = None
+
+
+def _scan_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _blas_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_SCAN_THREADS, thread_name_prefix="vector-scan")
+        return _pool
 
 
 def pin_blas_to_one_thread() -> None:
@@ -120,8 +137,19 @@ class VectorIndex:
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
         if vector.shape != (self.dimensions,):
             raise ValueError(f"expected a query of {self.dimensions} dimensions")
-        result: npt.NDArray[np.float32] = self._matrix[: self._size] @ vector
-        return result
+        matrix = self._matrix[: self._size]
+        if self._size < _PARALLEL_ROWS or _SCAN_THREADS == 1:
+            result: npt.NDArray[np.float32] = matrix @ vector
+            return result
+        out = np.empty(self._size, dtype=np.float32)
+        bounds = np.linspace(0, self._size, _SCAN_THREADS + 1).astype(np.int64)
+        parts = [
+            _scan_pool().submit(np.matmul, matrix[lo:hi], vector, out=out[lo:hi])
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+        for part in parts:
+            part.result()
+        return out
 
     def top_k(
         self,
