@@ -27,6 +27,7 @@ from assistantd.engine.chat_request import (
 )
 from assistantd.engine.citations import CitationScanner, sources_of_steps
 from assistantd.engine.file_search import FileSearchRunner, not_run_item
+from assistantd.engine.images import ImageLoader, image_file_ids
 from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
 from assistantd.engine.tokens import TokenCounter
 from assistantd.engine.turn import (
@@ -81,7 +82,9 @@ class RunExecutor:
         config: EngineConfig,
         clock: Clock,
         file_search: FileSearchRunner,
+        images: ImageLoader,
     ) -> None:
+        self._images = images
         self._db = db
         self._bus = bus
         self._router = router
@@ -210,8 +213,10 @@ class RunExecutor:
         budget = route.context_length - min(_ANSWER_RESERVE, route.context_length // 4)
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"] - usage["prompt_tokens"])
+        images = await self._images.data_urls(run["project_id"], image_file_ids(history))
         try:
             prompt = build_prompt(
+                images=images,
                 instructions=run["instructions"],
                 history=history,
                 run_turns=run_turns_to_chat(steps, own),

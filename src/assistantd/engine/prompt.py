@@ -25,8 +25,11 @@ class PromptTooLong(Exception):
         self.budget = budget
 
 
-def message_to_chat(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """A thread message as a Chat Completions message (text joined; images as parts)."""
+def message_to_chat(
+    row: Mapping[Any, Any], images: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A thread message as a Chat Completions message (text joined; images as parts).
+    `images` maps image_file ids to data URLs; a file missing there is named in text."""
     parts: list[dict[str, Any]] = []
     for part in row["content"]:
         kind = part.get("type")
@@ -35,8 +38,13 @@ def message_to_chat(row: Mapping[Any, Any]) -> dict[str, Any]:
         elif kind == "image_url":
             parts.append({"type": "image_url", "image_url": dict(part["image_url"])})
         elif kind == "image_file":
-            # File bytes arrive with the Files API; until then the model is told what is there.
-            parts.append({"type": "text", "text": f"[image file {part['image_file']['file_id']}]"})
+            file_id = part["image_file"]["file_id"]
+            url = (images or {}).get(file_id)
+            if url is None:
+                parts.append({"type": "text", "text": f"[image file {file_id} is not available]"})
+            else:
+                image = {"url": url, "detail": part["image_file"].get("detail") or "auto"}
+                parts.append({"type": "image_url", "image_url": image})
         elif kind == "refusal":
             parts.append({"type": "text", "text": part.get("refusal", "")})
     if all(p["type"] == "text" for p in parts):
@@ -99,6 +107,7 @@ def build_prompt(
     truncation: Mapping[Any, Any],
     budget: int,
     counter: TokenCounter,
+    images: Mapping[str, str] | None = None,
 ) -> Prompt:
     """System + thread history + this run's turns, dropping the oldest history to fit `budget`.
 
@@ -106,7 +115,7 @@ def build_prompt(
     oldest until the prompt fits. This run's own turns are never dropped.
     """
     system = [{"role": "system", "content": instructions}] if instructions else []
-    chat_history = [message_to_chat(row) for row in history]
+    chat_history = [message_to_chat(row, images) for row in history]
     dropped = 0
     if truncation.get("type") == "last_messages" and truncation.get("last_messages"):
         keep = int(truncation["last_messages"])

@@ -29,6 +29,17 @@ log = logging.getLogger("assistantd.retrieval")
 
 EMBED_BATCH = 128  # large enough for the model to sort and pad efficiently
 PROGRESS_EVERY_SECONDS = 10.0
+MAX_TITLE_CHARS = 200
+
+
+def title_line(text: str) -> str | None:
+    """The document's first non-empty line when it is short enough to be a title (a heading,
+    a paper's title line); searched as a field of its own."""
+    for line in text.splitlines():
+        stripped = line.strip().lstrip("#").strip()
+        if stripped:
+            return stripped if len(stripped) <= MAX_TITLE_CHARS else None
+    return None
 
 
 class Ingestor:
@@ -126,7 +137,12 @@ class Ingestor:
             await conn.execute(
                 update(vsf)
                 .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)
-                .values(status="completed", usage_bytes=usage, last_error=None)
+                .values(
+                    status="completed",
+                    usage_bytes=usage,
+                    last_error=None,
+                    title=title_line(text),
+                )
             )
             await vs_store.bump_index_version(conn, [store_id])
         log.info(

@@ -173,7 +173,7 @@ class Searcher:
                         file_id=row["file_id"],
                         text=row["text"],
                         vector=np.frombuffer(row["embedding"], dtype=np.float32),
-                        title=current[row["file_id"]]["filename"],
+                        title=_title(current[row["file_id"]]),
                     )
                     for row in chunk_rows
                 ]
@@ -190,3 +190,8 @@ class Searcher:
                 len(chunk_rows),
             )
         return entry
+
+
+def _title(file_row: Any) -> str:
+    """The keyword index's title field: the file name and the document's title line."""
+    return " ".join(part for part in (file_row["filename"], file_row["title"]) if part)

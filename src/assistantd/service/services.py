@@ -11,6 +11,7 @@ from assistantd.clock import Clock, shifted_clock, system_clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.executor import EngineConfig, RunExecutor
 from assistantd.engine.file_search import FileSearchRunner
+from assistantd.engine.images import ImageLoader
 from assistantd.engine.sweeper import Sweeper
 from assistantd.engine.tokens import TokenCounter
 from assistantd.engine.worker import RUN_JOB, WorkerPool
@@ -25,6 +26,7 @@ from assistantd.service.attach import INGEST_JOB
 from assistantd.service.auth import AuthService
 from assistantd.service.files import FileService
 from assistantd.service.messages import MessageService
+from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.runs import RunService, RunSettings
@@ -49,6 +51,7 @@ class Services:
     vector_stores: VectorStoreService
     vector_store_files: VectorStoreFileService
     file_batches: FileBatchService
+    models: ModelCatalog
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
         ),
         clock,
         FileSearchRunner(db, searcher, clock),
+        ImageLoader(db, blobs),
     )
     pool = WorkerPool(
         db,
@@ -166,6 +170,7 @@ def build_services(
         vector_stores=vector_store_service,
         vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
         file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
+        models=ModelCatalog(engine.router, clock()),
     )
 
 

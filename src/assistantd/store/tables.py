@@ -257,6 +257,7 @@ vector_store_files = Table(
     Column("chunking_strategy", Json, nullable=False),
     Column("attributes", Json, nullable=True),
     Column("usage_bytes", BigInteger, nullable=False),
+    Column("title", Text, nullable=True),  # the document's title line, a search field
     UniqueConstraint("vector_store_id", "id", name="uq_vector_store_files_store_file"),
     Index("ix_vector_store_files_store_seq", "vector_store_id", "seq"),
     Index("ix_vector_store_files_file", "id"),

@@ -211,7 +211,13 @@ async def completed_files(conn: Conn, store_id: str) -> list[RowMapping]:
         .scalar_subquery()
     )
     query = (
-        select(vsf.c.id, vsf.c.attributes, files.c.filename, first_seq.label("first_seq"))
+        select(
+            vsf.c.id,
+            vsf.c.attributes,
+            vsf.c.title,
+            files.c.filename,
+            first_seq.label("first_seq"),
+        )
         .select_from(vsf.join(files, files.c.id == vsf.c.id))
         .where(vsf.c.vector_store_id == store_id, vsf.c.status == "completed")
     )

@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("chunking_strategy", Json, nullable=False),
         sa.Column("attributes", Json, nullable=True),
         sa.Column("usage_bytes", sa.BigInteger, nullable=False),
+        sa.Column("title", sa.Text, nullable=True),
         sa.UniqueConstraint("vector_store_id", "id", name="uq_vector_store_files_store_file"),
         sqlite_autoincrement=True,
     )

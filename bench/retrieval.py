@@ -1,0 +1,269 @@
+"""Benchmark: file_search quality and speed through the public API, on Cranfield.
+
+Starts a real `assistantd serve` (SQLite, its own data folder), uploads the 1,400 Cranfield
+documents as files, ingests them into one vector store with a file batch, and runs the 225
+queries through `vector_stores.search`: nDCG@10, Recall@10, MRR@10, ingestion chunks/s
+against the embedding model's raw throughput on the same chunks, and search p50/p95 (client
+wall time and the server's own time from `server-timing`).
+
+`--chunks N` instead measures search latency at N chunks: a small store is made through the
+API, then filled with synthetic chunks (Cranfield words, random unit vectors) written straight
+into the stopped server's database, because embedding 100k real chunks takes an hour here.
+
+    .venv/bin/python bench/retrieval.py
+    .venv/bin/python bench/retrieval.py --chunks 100000
+
+A benchmark, not a test: it prints figures and the targets beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import openai
+
+from assistantd.retrieval.chunking import ChunkingSpec, chunk_text
+from assistantd.retrieval.embedding import MiniLMEmbedder
+from retrieval_library import DEFAULT_DATA, Collection, evaluate, load_cranfield
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_NDCG = 0.44
+TARGET_INGEST_RATIO = 0.90
+TARGET_P50_MS = 20.0
+DEPTH = 50  # results per query; chunks collapse to documents before scoring
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(data_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTD_", "OPENAI_"))}
+    env.update({"ASSISTANTD_DATA_DIR": str(data_dir), "ASSISTANTD_LOG_LEVEL": "warning"})
+    process = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "assistantd"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.models.with_raw_response.list()
+                break
+            except openai.APIConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            except openai.APIStatusError:
+                break  # up, whatever that route answers
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_for_batch(client: openai.OpenAI, store_id: str, batch_id: str) -> None:
+    while True:
+        batch = client.vector_stores.file_batches.retrieve(batch_id, vector_store_id=store_id)
+        if batch.file_counts.in_progress == 0:
+            return
+        time.sleep(0.2)
+
+
+def ingest(client: openai.OpenAI, collection: Collection) -> tuple[str, dict[str, str], float]:
+    """Upload every document, then time one batch ingesting them all. Returns the store id,
+    file id -> docno, and the ingestion wall time."""
+    docno_of: dict[str, str] = {}
+    for docno, title, text in collection.docs:
+        uploaded = client.files.create(
+            file=(f"cran-{docno}.txt", as_document(title, text).encode()), purpose="assistants"
+        )
+        docno_of[uploaded.id] = docno
+    store = client.vector_stores.create(name="cranfield")
+    started = time.perf_counter()
+    batch = client.vector_stores.file_batches.create(
+        vector_store_id=store.id, file_ids=list(docno_of)
+    )
+    wait_for_batch(client, store.id, batch.id)
+    elapsed = time.perf_counter() - started
+    counts = client.vector_stores.retrieve(store.id).file_counts
+    print(f"ingested {counts.completed} files ({counts.failed} failed) in {elapsed:.1f} s")
+    return store.id, docno_of, elapsed
+
+
+def as_document(title: str, text: str) -> str:
+    """A Cranfield record as a real file: its title on the first line, then the body (the
+    collection's text field repeats the title at its start)."""
+    body = text[len(title) :].strip() if text.startswith(title) else text
+    return f"{title}\n\n{body}"
+
+
+def raw_throughput(texts: list[str]) -> float:
+    """Chunks/s of the embedding model alone, in this process, on the same chunks."""
+    model = MiniLMEmbedder(threads=2)
+    model.embed_documents(texts[:64])  # warm up
+    started = time.perf_counter()
+    for start in range(0, len(texts), 128):
+        model.embed_documents(texts[start : start + 128])
+    return len(texts) / (time.perf_counter() - started)
+
+
+def server_ms(response: object) -> float | None:
+    header = response.headers.get("server-timing", "")  # type: ignore[attr-defined]
+    for part in header.split(","):
+        if "dur=" in part:
+            return float(part.split("dur=")[1].split(";")[0])
+    return None
+
+
+def run_queries(
+    client: openai.OpenAI, store_id: str, collection: Collection, docno_of: dict[str, str]
+) -> tuple[dict[int, list[str]], list[float], list[float]]:
+    runs: dict[int, list[str]] = {}
+    wall: list[float] = []
+    server: list[float] = []
+    search = client.vector_stores.with_raw_response.search
+    for position, query in enumerate(collection.queries):
+        started = time.perf_counter()
+        raw = search(store_id, query=query, max_num_results=DEPTH)
+        wall.append((time.perf_counter() - started) * 1000)
+        measured = server_ms(raw)
+        if measured is not None:
+            server.append(measured)
+        ranked: list[str] = []
+        for result in raw.parse().data:
+            docno = docno_of.get(result.file_id)
+            if docno is not None and docno not in ranked:
+                ranked.append(docno)
+        runs[position] = ranked
+    return runs, wall, server
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    return f"p50 {statistics.median(ordered):.2f} ms  p95 {p95:.2f} ms"
+
+
+def quality(data: Path) -> None:
+    collection = load_cranfield(data)
+    with tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder:
+        with serve(Path(folder)) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=600)
+            store_id, docno_of, elapsed = ingest(client, collection)
+            runs, wall, server = run_queries(client, store_id, collection, docno_of)
+        chunk_texts = [
+            piece.text
+            for _docno, title, text in collection.docs
+            for piece in chunk_text(as_document(title, text), ChunkingSpec(800, 400))
+        ]
+    scores = evaluate(runs, collection.qrels, "all")
+    print(f"quality through the API: {scores}   (target nDCG@10 >= {TARGET_NDCG})")
+    print(f"  odd queries:  {evaluate(runs, collection.qrels, 'odd')}")
+    print(f"  even queries: {evaluate(runs, collection.qrels, 'even')}")
+    ingest_rate = len(chunk_texts) / elapsed
+    raw = raw_throughput(chunk_texts)
+    print(
+        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {raw:.1f} chunks/s: "
+        f"ratio {ingest_rate / raw:.2f} (target >= {TARGET_INGEST_RATIO})"
+    )
+    print(f"search wall   {percentiles(wall)}")
+    if server:
+        print(f"search server {percentiles(server)}")
+
+
+def synthetic(total: int, data: Path, queries: int) -> None:
+    collection = load_cranfield(data)
+    words = " ".join(text for _d, _t, text in collection.docs).split()
+    rng = random.Random(7)
+    vectors = np.random.default_rng(7).standard_normal((total, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder:
+        with serve(Path(folder)) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
+            file_id = client.files.create(
+                file=("seed.txt", b"a seed document for the store"), purpose="assistants"
+            ).id
+            store = client.vector_stores.create(name="synthetic", file_ids=[file_id])
+            while client.vector_stores.retrieve(store.id).file_counts.in_progress:
+                time.sleep(0.2)
+        database = sqlite3.connect(Path(folder) / "assistantd.sqlite3")
+        project = database.execute("SELECT project_id FROM vector_stores").fetchone()[0]
+        rows = (
+            (
+                project,
+                store.id,
+                file_id,
+                index + 1,
+                " ".join(rng.choice(words) for _ in range(150)),
+                200,
+                vectors[index].tobytes(),
+            )
+            for index in range(total)
+        )
+        database.executemany(
+            "INSERT INTO chunks (project_id, vector_store_id, file_id, chunk_index, text, "
+            "token_count, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        database.execute("UPDATE vector_stores SET index_version = index_version + 1")
+        database.commit()
+        database.close()
+        print(f"store filled with {total} synthetic chunks")
+        with serve(Path(folder)) as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=600)
+            search = client.vector_stores.with_raw_response.search
+            started = time.perf_counter()
+            search(store.id, query="warm up", max_num_results=10)
+            print(f"first search (loads the index) {time.perf_counter() - started:.1f} s")
+            wall: list[float] = []
+            server: list[float] = []
+            for query in collection.queries[:queries]:
+                began = time.perf_counter()
+                raw = search(store.id, query=query, max_num_results=10)
+                wall.append((time.perf_counter() - began) * 1000)
+                measured = server_ms(raw)
+                if measured is not None:
+                    server.append(measured)
+    print(f"search at {total} chunks: wall {percentiles(wall)}  (target p50 <= {TARGET_P50_MS})")
+    if server:
+        print(f"search at {total} chunks: server {percentiles(server)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--chunks", type=int, default=0, help="synthetic mode with N chunks")
+    parser.add_argument("--queries", type=int, default=100, help="queries in synthetic mode")
+    args = parser.parse_args()
+    if not (REPO / ".venv" / "bin" / "assistantd").exists():
+        sys.exit("run `make test` (or `make run`) first: it builds .venv")
+    if args.chunks:
+        synthetic(args.chunks, args.data, args.queries)
+    else:
+        quality(args.data)
+
+
+if __name__ == "__main__":
+    main()
