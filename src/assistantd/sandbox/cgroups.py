@@ -1,9 +1,4 @@
-"""Per-session cgroups for the pids, memory and cpu limits, where this process may create them.
-
-cgroup v1 (one hierarchy per controller) and a delegated cgroup v2 subtree are both handled.
-Session cgroups are nested under the server's own cgroup, so any limit on the server still
-applies to its sandboxes.
-"""
+"""Per-session cgroups for the pids, memory and cpu limits, where this process may create them."""
 
 from __future__ import annotations
 
@@ -17,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistantd.sandbox.limits import SandboxLimits
+
+# cgroup v1 (one hierarchy per controller) and a delegated cgroup v2 subtree are both handled.
+# Session cgroups are nested under the server's own cgroup, so any limit on the server still
+# applies to its sandboxes.
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,4 @@
-"""The server's end of one kernel's channels: a relay process (relay.py) spoken to over pipes.
-
-The relay runs in the session's cgroup and forwards whole ZMQ messages as bounded records, so
-whatever the kernel sends costs the server at most one record of memory.
-"""
+"""The server's end of one kernel's channels: a relay process (relay.py) spoken to over pipes."""
 
 from __future__ import annotations
 
@@ -25,6 +21,9 @@ from assistantd.sandbox.relay import (
     RecordReader,
     encode_record,
 )
+
+# The relay runs in the session's cgroup and forwards whole ZMQ messages as bounded records, so
+# whatever the kernel sends costs the server at most one record of memory.
 
 MessageHandler = Callable[[str, Envelope], None]
 RELAY_SCRIPT = Path(__file__).with_name("relay.py")

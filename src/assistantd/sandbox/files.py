@@ -1,9 +1,4 @@
-"""The session's /mnt/data seen from the host: input copies in, changed files out.
-
-The folder is the sandbox's own tmpfs, reached through a descriptor of the sandbox's root; it
-is never a host folder. Every path is walked one component at a time without following
-symlinks, because the code in the sandbox controls what the folder contains.
-"""
+"""The session's /mnt/data seen from the host: input copies in, changed files out."""
 
 from __future__ import annotations
 
@@ -19,6 +14,10 @@ from pathlib import Path
 
 from assistantd.sandbox.errors import InvalidInputFile, OutputFileError
 from assistantd.sandbox.results import DATA_DIR, InputFile, OutputFile
+
+# The folder is the sandbox's own tmpfs, reached through a descriptor of the sandbox's root; it
+# is never a host folder. Every path is walked one component at a time without following
+# symlinks, because the code in the sandbox controls what the folder contains.
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: FIFOs

@@ -1,10 +1,9 @@
-"""Code the kernel runs at start-up, inside the sandbox: caps what one cell may print.
-
-The cap here only spares the server from receiving floods; the server caps logs on its own
-side too, so user code that removes this one gains nothing.
-"""
+"""Code the kernel runs at start-up, inside the sandbox: caps what one cell may print."""
 
 from __future__ import annotations
+
+# The cap here only spares the server from receiving floods; the server caps logs on its own
+# side too, so user code that removes this one gains nothing.
 
 _TEMPLATE = """\
 def _assistantd_cap_output(cap):

@@ -1,11 +1,4 @@
-"""The session's ZMQ end, run as its own process inside the session's cgroup.
-
-ZMQ delivers multipart messages whole, so whoever receives a kernel's messages may be made to
-buffer an endless one. That is this process, whose memory counts against the session's limit,
-never the server: the server reads bounded records from this process's stdout. Run as a script
-(`python -I relay.py MAX_MESSAGE_BYTES SHELL CONTROL IOPUB`); it imports nothing from assistantd
-so that it starts fast, and the server imports the record format from here.
-"""
+"""The session's ZMQ end, run as its own process inside the session's cgroup."""
 
 from __future__ import annotations
 
@@ -15,6 +8,12 @@ import sys
 from collections.abc import Sequence
 
 import zmq
+
+# ZMQ delivers multipart messages whole, so whoever receives a kernel's messages may be made to
+# buffer an endless one. That is this process, whose memory counts against the session's limit,
+# never the server: the server reads bounded records from this process's stdout. Run as a script
+# (`python -I relay.py MAX_MESSAGE_BYTES SHELL CONTROL IOPUB`); it imports nothing from
+# assistantd so that it starts fast, and the server imports the record format from here.
 
 SHELL, CONTROL, IOPUB = 0, 1, 2
 CHANNEL_IDS = {"shell": SHELL, "control": CONTROL, "iopub": IOPUB}

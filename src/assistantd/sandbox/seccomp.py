@@ -1,9 +1,4 @@
-"""The seccomp filter bubblewrap installs before the kernel starts (compiled BPF, via pyseccomp).
-
-Default allow, with a deny list: the sandbox is already confined by namespaces, so the filter
-only removes the kernel interfaces that have been used to break out of such a confinement or that
-give new powers to a process without capabilities.
-"""
+"""The seccomp filter bubblewrap installs before the kernel starts (compiled BPF, via pyseccomp)."""
 
 from __future__ import annotations
 
@@ -13,6 +8,10 @@ import tempfile
 from typing import Any
 
 from assistantd.sandbox.errors import SandboxUnavailable
+
+# Default allow, with a deny list: the sandbox is already confined by namespaces, so the filter
+# only removes the kernel interfaces that have been used to break out of such a confinement or
+# that give new powers to a process without capabilities.
 
 DENIED_SYSCALLS = (
     # Debugging and reading other processes.
