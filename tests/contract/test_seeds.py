@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from tests.support.server import ServerProcess
 from tests.support.upstream import ScriptedUpstream, Text, ToolCalls
@@ -110,7 +111,7 @@ print(messages.data[0].content[0].text.value)
 """
 
 
-def run_program(server: ServerProcess, source: str) -> str:
+def run_program(server: ServerProcess, source: str, cwd: Path | None = None) -> str:
     env = server.environment()
     env.update({"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-dummy"})
     result = subprocess.run(
@@ -120,6 +121,7 @@ def run_program(server: ServerProcess, source: str) -> str:
         text=True,
         timeout=120,
         check=False,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
