@@ -194,6 +194,18 @@ def stopped() -> JSONResponse:
     return JSONResponse(error_body(503, "scripted upstream stopped"), status_code=503)
 
 
+EMBEDDING_DIMENSIONS = 64
+
+
+def word_vector(text: str) -> list[float]:
+    """Each lower-cased word adds 1 to a dimension chosen by a stable hash of the word."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in text.lower().split():
+        digest = sum(ord(ch) * (i + 1) for i, ch in enumerate(word))
+        vector[digest % EMBEDDING_DIMENSIONS] += 1.0
+    return vector
+
+
 def chunks(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
@@ -210,6 +222,7 @@ class ScriptedUpstream:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.embedding_requests: list[dict[str, Any]] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)  # completion ids, for the server's lifetime
@@ -222,6 +235,7 @@ class ScriptedUpstream:
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
             ]
         )
 
@@ -301,6 +315,7 @@ class ScriptedUpstream:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.embedding_requests.clear()
 
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> None:
         """Block until at least `n` requests were recorded; TimeoutError otherwise."""
@@ -328,6 +343,21 @@ class ScriptedUpstream:
     async def _models(self, request: Request) -> Response:
         model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "tests"}
         return JSONResponse({"object": "list", "data": [model]})
+
+    async def _embeddings(self, request: Request) -> Response:
+        """Deterministic bag-of-words vectors: texts sharing words are similar."""
+        body = await request.json()
+        with self._lock:
+            self.embedding_requests.append(body)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": word_vector(text)}
+            for i, text in enumerate(texts)
+        ]
+        usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+        return JSONResponse(
+            {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
+        )
 
     async def _chat_completions(self, request: Request) -> Response:
         try:
