@@ -138,16 +138,6 @@ def test_an_unreachable_upstream_fails_the_run(make_server: ServerFactory) -> No
         server.stop()
 
 
-def test_tools_of_later_issues_fail_clearly(client: openai.OpenAI, model: ScriptedUpstream) -> None:
-    _, run = run_once(client, tools=[{"type": "code_interpreter"}])
-    assert run.status == "failed"
-    assert run.last_error is not None
-    assert (
-        run.last_error.message == "The code_interpreter tool is not available on this server yet."
-    )
-    assert model.requests == []
-
-
 def test_an_unconfigured_model_fails_the_run(
     make_server: ServerFactory, model: ScriptedUpstream
 ) -> None:

@@ -17,15 +17,15 @@ from typing import Any
 from sqlalchemy import delete, func, insert
 
 from assistantd.clock import Clock
-from assistantd.engine import file_search
+from assistantd.engine import code_interpreter, file_search
 from assistantd.engine.bus import EventBus
 from assistantd.engine.chat_request import (
     chat_response_format,
     chat_tool_choice,
     chat_tools,
-    unavailable_tool,
 )
-from assistantd.engine.citations import CitationScanner, sources_of_steps
+from assistantd.engine.citations import CitationScanner, paths_of_steps, sources_of_steps
+from assistantd.engine.code_interpreter import CodeInterpreterRunner, CodeInterpreterUnavailable
 from assistantd.engine.file_search import FileSearchRunner, not_run_item
 from assistantd.engine.images import ImageLoader, image_file_ids
 from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
@@ -35,8 +35,10 @@ from assistantd.engine.turn import (
     Turn,
     awaits_outputs,
     call_problem,
+    image_parts,
     message_of,
     step_row,
+    unshown_images,
 )
 from assistantd.ids import new_id
 from assistantd.providers.base import ChatRequest, ProviderError
@@ -83,8 +85,10 @@ class RunExecutor:
         clock: Clock,
         file_search: FileSearchRunner,
         images: ImageLoader,
+        code: CodeInterpreterRunner,
     ) -> None:
         self._images = images
+        self._code = code
         self._db = db
         self._bus = bus
         self._router = router
@@ -157,16 +161,8 @@ class RunExecutor:
             await self._discard_unfinished(run_id)
         self._publish_run(run, "thread.run.in_progress")
 
-        unavailable = unavailable_tool(run["tools"])
-        if unavailable is not None:
-            await self._end(
-                run_id,
-                "failed",
-                error={
-                    "code": "server_error",
-                    "message": f"The {unavailable} tool is not available on this server yet.",
-                },
-            )
+        if code_interpreter.enabled(run["tools"]) and self._code.unavailable_reason:
+            await self._fail_code_interpreter(run_id, self._code.unavailable_reason)
             return
         resolved = self._router.resolve(run["model"])
         if resolved is None:
@@ -271,7 +267,10 @@ class RunExecutor:
             response_format=chat_response_format(run["response_format"]),
             reasoning_effort=run["reasoning_effort"],
         )
-        turn = Turn(citations=CitationScanner(sources_of_steps(steps)))
+        turn = Turn(
+            citations=CitationScanner(sources_of_steps(steps), paths_of_steps(steps)),
+            images=unshown_images(steps, own.values()),
+        )
         turn.search_calls_before = sum(
             1
             for step in steps
@@ -374,21 +373,34 @@ class RunExecutor:
         first = turn.message_id is None
         if first:
             await self._open_message(run, turn)
-        before = len(turn.citations.annotations)
         turn.text += fragment
-        text: dict[str, Any] = {"value": fragment}
-        cited = turn.citations.feed(turn.text)
+        self._publish_text(run, turn, fragment, turn.citations.feed(turn.text), first=first)
+
+    def _publish_text(
+        self,
+        run: Mapping[Any, Any],
+        turn: Turn,
+        fragment: str | None,
+        cited: list[dict[str, Any]],
+        *,
+        first: bool = False,
+    ) -> None:
+        """A text delta: the fragment and the annotations it completed (indices continue the
+        message's annotation list). The text part follows the message's image parts."""
+        text: dict[str, Any] = {} if fragment is None else {"value": fragment}
         if first or cited:
+            before = len(turn.citations.annotations) - len(cited)
             text["annotations"] = [
                 {"index": before + offset, **item} for offset, item in enumerate(cited)
             ]
+        part = {"index": len(turn.images), "type": "text", "text": text}
         self._bus.publish(
             run["id"],
             "thread.message.delta",
             {
                 "id": turn.message_id,
                 "object": "thread.message.delta",
-                "delta": {"content": [{"index": 0, "type": "text", "text": text}]},
+                "delta": {"content": [part]},
             },
         )
 
@@ -403,7 +415,7 @@ class RunExecutor:
             "created_at": now,
             "role": "assistant",
             "status": "in_progress",
-            "content": [],
+            "content": image_parts(turn.images),
             "attachments": [],
             "metadata": {},
             "assistant_id": run["assistant_id"],
@@ -426,6 +438,17 @@ class RunExecutor:
         self._publish_step(step, "thread.run.step.in_progress")
         self._publish_message(message, "thread.message.created")
         self._publish_message(message, "thread.message.in_progress")
+        if turn.images:
+            parts = [{"index": i, **part} for i, part in enumerate(image_parts(turn.images))]
+            self._bus.publish(
+                run["id"],
+                "thread.message.delta",
+                {
+                    "id": turn.message_id,
+                    "object": "thread.message.delta",
+                    "delta": {"role": "assistant", "content": parts},
+                },
+            )
 
     async def _on_tool_call(self, run: Mapping[Any, Any], turn: Turn, delta: Any) -> None:
         if turn.tool_step_id is None:
@@ -452,13 +475,29 @@ class RunExecutor:
         if not call.name:
             return  # announce a call only once its name is known
         server_side = self._runs_itself(run, call.name)
+        code = call.code.feed(delta.arguments) if call.name == code_interpreter.NAME else ""
         if call.announced:
-            if not delta.arguments or server_side:
+            if call.name == code_interpreter.NAME and code:
+                item: dict[str, Any] = {
+                    "index": call.index,
+                    "type": code_interpreter.NAME,
+                    code_interpreter.NAME: {"input": code},
+                }
+            elif not delta.arguments or server_side:
                 return
-            item: dict[str, Any] = {
+            else:
+                item = {
+                    "index": call.index,
+                    "type": "function",
+                    "function": {"arguments": delta.arguments},
+                }
+        elif server_side and call.name == code_interpreter.NAME:
+            call.announced = True
+            item = {
                 "index": call.index,
-                "type": "function",
-                "function": {"arguments": delta.arguments},
+                "id": call.id,
+                "type": code_interpreter.NAME,
+                code_interpreter.NAME: {"input": code, "outputs": []},
             }
         elif server_side:
             call.announced = True
@@ -498,12 +537,16 @@ class RunExecutor:
             await self._open_message(run, turn)  # an empty answer is still an answer
         if turn.message_id is not None:
             incomplete = cut_by_budget and not turn.calls
+            late = turn.citations.finish(turn.text)
+            if late:
+                self._publish_text(run, turn, None, late)
             values: dict[str, Any] = {
                 "content": [
+                    *image_parts(turn.images),
                     {
                         "type": "text",
                         "text": {"value": turn.text, "annotations": turn.citations.annotations},
-                    }
+                    },
                 ],
             }
             if incomplete:
@@ -586,7 +629,11 @@ class RunExecutor:
                     else "error: not executed because another call in the same turn was invalid; "
                     "call it again"
                 )
-                if self._runs_itself(run, call.name):
+                if call.name == code_interpreter.NAME and self._runs_itself(run, call.name):
+                    details["tool_calls"][position] = code_interpreter.not_run_item(
+                        call.id, call.arguments, output
+                    )
+                elif self._runs_itself(run, call.name):
                     details["tool_calls"][position] = not_run_item(
                         run, call.id, call.arguments, output
                     )
@@ -596,11 +643,21 @@ class RunExecutor:
             # Calls the server runs itself are answered now; the client gets the rest.
             search_no = turn.search_calls_before
             for position, call in enumerate(calls):
-                if self._runs_itself(run, call.name):
-                    details["tool_calls"][position] = await self._file_search.run(
-                        run, call.id, search_no, call.arguments
-                    )
-                    search_no += 1
+                if not self._runs_itself(run, call.name):
+                    continue
+                if call.name == code_interpreter.NAME:
+                    try:
+                        details["tool_calls"][position] = await self._code.run(
+                            run, call.id, call.arguments, self._log_publisher(run, turn, call)
+                        )
+                    except CodeInterpreterUnavailable as exc:
+                        await self._fail_code_interpreter(run_id, str(exc))
+                        return "done"
+                    continue
+                details["tool_calls"][position] = await self._file_search.run(
+                    run, call.id, search_no, call.arguments
+                )
+                search_no += 1
         now = self._clock()
         client_calls = [c for c in details["tool_calls"] if c["type"] == "function"]
         if any(problems.values()) or not client_calls:
@@ -652,8 +709,57 @@ class RunExecutor:
         return "done"
 
     def _runs_itself(self, run: Mapping[Any, Any], name: str) -> bool:
-        """A call the engine executes (file_search) rather than handing to the client."""
-        return name == file_search.NAME and file_search.tool_config(run["tools"]) is not None
+        """A call the engine executes (file_search, code_interpreter) rather than handing to
+        the client."""
+        if name == file_search.NAME:
+            return file_search.tool_config(run["tools"]) is not None
+        return name == code_interpreter.NAME and code_interpreter.enabled(run["tools"])
+
+    def _log_publisher(self, run: Mapping[Any, Any], turn: Turn, call: Call) -> Any:
+        """Streams a code_interpreter call's output as it comes, as `logs` deltas of one
+        output (index 0): the SDK concatenates the fragments."""
+        started = False
+
+        def publish(fragment: str) -> None:
+            nonlocal started
+            if not fragment:
+                return
+            output: dict[str, Any] = {"index": 0, "logs": fragment}
+            if not started:
+                output["type"] = "logs"
+                started = True
+            self._bus.publish(
+                run["id"],
+                "thread.run.step.delta",
+                {
+                    "id": turn.tool_step_id,
+                    "object": "thread.run.step.delta",
+                    "delta": {
+                        "step_details": {
+                            "type": "tool_calls",
+                            "tool_calls": [
+                                {
+                                    "index": call.index,
+                                    "type": code_interpreter.NAME,
+                                    code_interpreter.NAME: {"outputs": [output]},
+                                }
+                            ],
+                        }
+                    },
+                },
+            )
+
+        return publish
+
+    async def _fail_code_interpreter(self, run_id: str, reason: str) -> None:
+        await self._end(
+            run_id,
+            "failed",
+            error={
+                "code": "server_error",
+                "message": f"The code_interpreter tool is not available on this server: {reason}",
+            },
+        )
 
     # --- endings ----------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistantd.engine.citations import CitationScanner
+from assistantd.engine.code_arguments import CodeFromArguments
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Call:
     name: str = ""
     arguments: str = ""
     announced: bool = False
+    code: CodeFromArguments = field(default_factory=CodeFromArguments)  # code_interpreter only
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Turn:
     completion_tokens: int | None = None
     citations: CitationScanner = field(default_factory=lambda: CitationScanner({}))
     search_calls_before: int = 0  # file_search calls in earlier turns (numbers the markers)
+    images: list[str] = field(default_factory=list)  # image files to show before the text
 
 
 def step_row(
@@ -84,3 +87,31 @@ def call_problem(call: Call, known: set[str]) -> str | None:
     if not isinstance(parsed, dict):
         return "the arguments must be a JSON object"
     return None
+
+
+def unshown_images(
+    steps: Sequence[Mapping[Any, Any]], own_messages: Iterable[Mapping[Any, Any]]
+) -> list[str]:
+    """Images this run's code produced that none of its messages shows yet: the next message
+    opens with them, as the hosted API's did."""
+    shown = {
+        part["image_file"]["file_id"]
+        for message in own_messages
+        for part in message["content"]
+        if part.get("type") == "image_file"
+    }
+    made = [
+        file_id
+        for step in steps
+        if step["step_details"].get("type") == "tool_calls"
+        for item in step["step_details"]["tool_calls"]
+        for file_id in item.get("_images") or []
+    ]
+    return [file_id for file_id in made if file_id not in shown]
+
+
+def image_parts(file_ids: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
+        for file_id in file_ids
+    ]

@@ -136,6 +136,10 @@ class FileService:
             caller, upload, filename, FileUploadForm(purpose="assistants"), purpose=purpose
         )
 
+    async def save_output(self, project_id: str, data: bytes, filename: str, purpose: str) -> str:
+        """A file the engine produced (code_interpreter images and outputs); its id."""
+        return (await self.create_from_bytes(project_id, data, filename, purpose)).id
+
     async def get(self, caller: Caller, file_id: str) -> File:
         async with self._db.read() as conn:
             row = await self._table.get(conn, caller.project_id, file_id)

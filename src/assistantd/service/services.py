@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from assistantd.clock import Clock, shifted_clock, system_clock
 from assistantd.engine.bus import EventBus
+from assistantd.engine.code_interpreter import CodeInterpreterRunner
 from assistantd.engine.executor import EngineConfig, RunExecutor
 from assistantd.engine.file_search import FileSearchRunner
 from assistantd.engine.images import ImageLoader
@@ -21,12 +23,14 @@ from assistantd.retrieval.embedding import Embedder
 from assistantd.retrieval.ingest import Ingestor
 from assistantd.retrieval.lazy_embedder import LazyMiniLM
 from assistantd.retrieval.search import Searcher
+from assistantd.sandbox import BubblewrapBackend, SandboxLimits, SessionManager
+from assistantd.sandbox.limits import MIB
 from assistantd.service.assistants import AssistantService
 from assistantd.service.attach import INGEST_JOB
 from assistantd.service.auth import AuthService
 from assistantd.service.files import FileService
+from assistantd.service.health import HealthService
 from assistantd.service.messages import MessageService
-from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.runs import RunService, RunSettings
@@ -36,6 +40,8 @@ from assistantd.service.vector_stores import VectorStoreService
 from assistantd.settings import Settings
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
+
+log = logging.getLogger("assistantd")
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Services:
     vector_stores: VectorStoreService
     vector_store_files: VectorStoreFileService
     file_batches: FileBatchService
-    models: ModelCatalog
+    health: HealthService
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,18 @@ class Engine:
     embedder: Embedder
     searcher: Searcher
     files: FileService
+    sandbox: BubblewrapBackend
+    sessions: SessionManager
+    code: CodeInterpreterRunner
 
     async def start(self) -> None:
+        probe = await self.sandbox.probe()
+        if probe.available:
+            log.info("code_interpreter available: %s", probe.reason)
+        else:
+            self.code.unavailable_reason = probe.reason
+            log.warning("code_interpreter unavailable (runs using it will fail): %s", probe.reason)
+        self.sessions.start_reaper()
         await self.pool.start()
         await self.ingest_pool.start()
         await self.sweeper.start()
@@ -76,6 +92,8 @@ class Engine:
         await self.sweeper.stop()
         await self.ingest_pool.stop()
         await self.pool.stop()
+        await self.sessions.close_all()
+        await self.sandbox.aclose()
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -89,6 +107,22 @@ def build_embedder(settings: Settings) -> Embedder:
     return LazyMiniLM(threads=settings.embedding_threads)
 
 
+def build_sandbox(settings: Settings) -> tuple[BubblewrapBackend, SessionManager]:
+    limits = SandboxLimits(
+        memory_bytes=settings.sandbox_memory_mb * MIB,
+        output_chars=settings.sandbox_output_chars,
+        data_dir_bytes=settings.sandbox_data_mb * MIB,
+    )
+    backend = BubblewrapBackend(settings.sandbox_python.absolute(), limits=limits)
+    sessions = SessionManager(
+        backend,
+        settings.data_dir.absolute() / "sandbox",
+        idle_timeout=settings.sandbox_idle_seconds,
+        max_sessions=settings.sandbox_max_sessions,
+    )
+    return backend, sessions
+
+
 def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) -> Engine:
     router = ModelRouter.from_settings(settings, os.environ)
     blobs = BlobStore(settings.resolved_files_dir)
@@ -96,6 +130,14 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
     embedder = build_embedder(settings)
     searcher = Searcher(db, embedder)
     files = FileService(db, blobs, clock)
+    sandbox, sessions = build_sandbox(settings)
+    code = CodeInterpreterRunner(
+        db,
+        blobs,
+        sessions,
+        files.save_output,
+        call_timeout=settings.sandbox_call_timeout_seconds,
+    )
     executor = RunExecutor(
         db,
         bus,
@@ -108,6 +150,7 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
         clock,
         FileSearchRunner(db, searcher, clock),
         ImageLoader(db, blobs),
+        code,
     )
     pool = WorkerPool(
         db,
@@ -138,6 +181,9 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
         embedder=embedder,
         searcher=searcher,
         files=files,
+        sandbox=sandbox,
+        sessions=sessions,
+        code=code,
     )
 
 
@@ -153,7 +199,7 @@ def build_services(
         auth=AuthService(db, clock, cache_seconds=settings.auth_cache_seconds),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
         assistants=AssistantService(db, clock, resources),
-        threads=ThreadService(db, clock, resources),
+        threads=ThreadService(db, clock, resources, engine.sessions.close),
         messages=MessageService(db, clock, resources),
         runs=RunService(
             db,
@@ -170,7 +216,7 @@ def build_services(
         vector_stores=vector_store_service,
         vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
         file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
-        models=ModelCatalog(engine.router, clock()),
+        health=HealthService(engine.code),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy import delete
@@ -22,10 +22,17 @@ from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_t
 
 
 class ThreadService:
-    def __init__(self, db: Database, clock: Clock, resources: ToolResourceBinder) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        resources: ToolResourceBinder,
+        close_session: Callable[[str], Awaitable[None]],
+    ) -> None:
         self._db = db
         self._clock = clock
         self._resources = resources
+        self._close_session = close_session  # the thread's code_interpreter session
         self._table = ObjectTable(threads)
         self._messages = ObjectTable(messages)
 
@@ -103,4 +110,5 @@ class ThreadService:
                 )
         if not deleted:
             raise not_found("thread", thread_id)
+        await self._close_session(thread_id)
         return Deleted(id=thread_id, object="thread.deleted")

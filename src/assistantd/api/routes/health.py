@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import orjson
+from fastapi import APIRouter, Request, Response
 
-from assistantd import __version__
+from assistantd.api.caller import services_of
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health() -> Response:
-    return Response(
-        content=f'{{"status":"ok","version":"{__version__}"}}', media_type="application/json"
-    )
+async def health(request: Request) -> Response:
+    status = services_of(request).health.status()
+    return Response(content=orjson.dumps(status), media_type="application/json")
