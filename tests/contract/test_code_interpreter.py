@@ -12,6 +12,7 @@ from openai import AssistantEventHandler
 
 from tests.conftest import ServerFactory, sdk_client
 from tests.support.raw import http
+from tests.support.server import ServerProcess
 from tests.support.uploads import upload
 from tests.support.upstream import ScriptedUpstream, Text, ToolCalls
 
@@ -217,3 +218,45 @@ def test_without_a_sandbox_runs_fail_fast_and_health_says_why(
         assert model.requests == []
     finally:
         server.stop()
+
+
+def test_code_cannot_reach_the_server_or_its_data(
+    client: openai.OpenAI, server: ServerProcess, model: ScriptedUpstream, backend: str
+) -> None:
+    sqlite_only(backend)
+    database = server.data_dir / "assistantd.sqlite3"
+    assert database.exists()
+    probe = (
+        "import socket\n"
+        f"for path in [{str(database)!r}, '/etc/shadow', {str(server.data_dir)!r}]:\n"
+        "    try:\n"
+        "        open(path, 'rb').read(1)\n"
+        "        print('READ', path)\n"
+        "    except OSError as exc:\n"
+        "        print('DENIED', type(exc).__name__)\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {server.port}), timeout=2)\n"
+        "    print('CONNECTED')\n"
+        "except OSError as exc:\n"
+        "    print('NO NETWORK', exc.errno)\n"
+    )
+    assistant_id = analyst(client)
+    attacker = client.beta.threads.create(messages=[{"role": "user", "content": "Escape."}])
+    model.push(code_call(probe), Text("Could not."))
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=attacker.id, assistant_id=assistant_id, **POLL
+    )
+    assert run.status == "completed"
+    lines = tool_output(model.requests[-1]).splitlines()
+    assert lines[:3] == ["DENIED FileNotFoundError"] * 3
+    assert lines[3].startswith("NO NETWORK")
+    # The server and other threads' sessions carry on.
+    with http(server) as api:
+        assert api.get("health").json()["status"] == "ok"
+    other = client.beta.threads.create(messages=[{"role": "user", "content": "Add."}])
+    model.push(code_call("print(2 + 2)"), Text("4."))
+    fine = client.beta.threads.runs.create_and_poll(
+        thread_id=other.id, assistant_id=assistant_id, **POLL
+    )
+    assert fine.status == "completed"
+    assert tool_output(model.requests[-1]).splitlines()[0] == "4"
