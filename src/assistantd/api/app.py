@@ -16,6 +16,7 @@ from assistantd.api.routes import (
     files,
     health,
     messages,
+    models,
     runs,
     threads,
     vector_stores,
@@ -45,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,
     )
     # runs first: its `/threads/runs` must win over `/threads/{thread_id}`.
-    for module in (health, runs, assistants, threads, messages, files, vector_stores):
+    for module in (health, runs, assistants, threads, messages, files, vector_stores, models):
         app.include_router(module.router, prefix="/v1")
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)

@@ -1,15 +1,42 @@
-"""Model routing: which upstream serves a model name, with what limits."""
+"""Model routing: which provider serves a model name, with what limits and capabilities."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from assistantd.providers.base import ChatProvider
+from assistantd.providers.embedded import EmbeddedConfig, EmbeddedProvider
+from assistantd.providers.model_file import embedded_model_id
 from assistantd.providers.openai_compat import OpenAICompatibleProvider
+from assistantd.providers.prompted_tools import PromptedToolsProvider
 from assistantd.settings import Settings
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# Model names in code written for the hosted API. Any name reaches the default route; these
+# are the ones `GET /v1/models` lists for it, so clients that check a model exists find them.
+KNOWN_ALIASES = (
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4-turbo",
+    "gpt-4-turbo-preview",
+    "gpt-4-1106-preview",
+    "gpt-4-0125-preview",
+    "gpt-4",
+    "gpt-3.5-turbo",
+    "gpt-3.5-turbo-1106",
+    "o1",
+    "o3-mini",
+    "o3",
+    "o4-mini",
+)
+
+ProviderKind = Literal["openai", "embedded"]
 
 
 @dataclass(frozen=True)
@@ -19,14 +46,17 @@ class Route:
     upstream_model: str | None
     context_length: int
     include_usage: bool
-    tools: bool = True
+    tools: bool = True  # native tool calling; without it, calls are emulated
     vision: bool = True
     json_schema: bool = True
+    provider: ProviderKind = "openai"
 
     def missing_capability(self, *, tools: bool, images: bool, response_format: bool) -> str | None:
-        """What a request needs that this route says its model cannot do, if anything."""
-        if tools and not self.tools:
-            return "tool calling"
+        """What a request needs that this route says its model cannot do, if anything.
+
+        Tools are never missing: a model without tool calling gets them emulated (a grammar
+        for the embedded model, prompted JSON for an upstream)."""
+        del tools
         if images and not self.vision:
             return "image inputs"
         if response_format and not self.json_schema:
@@ -40,34 +70,56 @@ class Route:
 class ModelRouter:
     """Resolves a model name to a route and a (shared) provider for it."""
 
-    def __init__(self, routes: Mapping[str, Route], default: Route | None, timeout: float) -> None:
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        default: Route | None,
+        timeout: float,
+        embedded: ChatProvider | None = None,
+        embedded_name: str | None = None,
+    ) -> None:
         self._routes = dict(routes)
         self._default = default
         self._timeout = timeout
+        self._embedded = embedded
+        self._embedded_name = embedded_name
         self._providers: dict[tuple[str, str, bool], ChatProvider] = {}
+        self._emulating: dict[tuple[str, str, bool, bool], ChatProvider] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str]) -> ModelRouter:
         base_url = settings.upstream_base_url or environ.get("OPENAI_BASE_URL")
         api_key = settings.upstream_api_key or environ.get("OPENAI_API_KEY")
-        default = None
+        upstream = None
         if base_url or api_key:
-            default = Route(
+            upstream = Route(
                 base_url=base_url or OPENAI_DEFAULT_BASE_URL,
                 api_key=api_key or "",
                 upstream_model=settings.upstream_model,
                 context_length=settings.upstream_context_length,
                 include_usage=True,
             )
+        embedded_route = Route(
+            base_url="",
+            api_key="",
+            upstream_model=None,
+            context_length=settings.embedded_context_length,
+            include_usage=True,
+            vision=False,
+            provider="embedded",
+        )
         routes = {}
         for name, entry in settings.models.items():
-            if entry.base_url is None and default is None:
+            if entry.provider == "embedded":
+                routes[name] = embedded_route
+                continue
+            if entry.base_url is None and upstream is None:
                 raise ValueError(f"model route '{name}' has no base_url and no default upstream")
             routes[name] = Route(
-                base_url=entry.base_url or (default.base_url if default else ""),
+                base_url=entry.base_url or (upstream.base_url if upstream else ""),
                 api_key=entry.api_key
                 if entry.api_key is not None
-                else (default.api_key if default else ""),
+                else (upstream.api_key if upstream else ""),
                 upstream_model=entry.model,
                 context_length=entry.context_length or settings.upstream_context_length,
                 include_usage=entry.include_usage,
@@ -75,12 +127,49 @@ class ModelRouter:
                 vision=entry.vision,
                 json_schema=entry.json_schema,
             )
-        return cls(routes, default, settings.upstream_timeout_seconds)
+        default = upstream
+        if default is None and settings.embedded_model:
+            default = embedded_route
+        embedded = None
+        if any(route.provider == "embedded" for route in [*routes.values(), default] if route):
+            embedded = EmbeddedProvider(
+                EmbeddedConfig(
+                    model_path=settings.embedded_model_path,
+                    n_threads=settings.embedded_threads,
+                    n_ctx=settings.embedded_context_length,
+                    max_tokens=settings.embedded_max_tokens,
+                )
+            )
+        embedded_name = embedded_model_id(settings.embedded_model_path) if embedded else None
+        return cls(routes, default, settings.upstream_timeout_seconds, embedded, embedded_name)
 
     def resolve(self, model: str) -> tuple[Route, ChatProvider] | None:
         route = self._routes.get(model, self._default)
         if route is None:
             return None
+        return route, self._provider_for(route)
+
+    def names(self) -> list[str]:
+        """The model names worth listing: configured routes, then, when a default route takes
+        every other name, the default model's own name and the well-known aliases."""
+        listed = dict.fromkeys(self._routes)
+        if self._default is not None:
+            own: str | None = self._default.upstream_model
+            if self._default.provider == "embedded":
+                own = self._embedded_name
+            if own:
+                listed.setdefault(own)
+            for alias in KNOWN_ALIASES:
+                listed.setdefault(alias)
+        return list(listed)
+
+    def routable(self, model: str) -> bool:
+        return model in self._routes or self._default is not None
+
+    def _provider_for(self, route: Route) -> ChatProvider:
+        if route.provider == "embedded":
+            assert self._embedded is not None, "from_settings creates it for embedded routes"
+            return self._embedded
         key = (route.base_url, route.api_key, route.include_usage)
         provider = self._providers.get(key)
         if provider is None:
@@ -91,9 +180,19 @@ class ModelRouter:
                 include_usage=route.include_usage,
             )
             self._providers[key] = provider
-        return route, provider
+        if route.tools:
+            return provider
+        emulated_key = (*key, route.json_schema)
+        wrapper = self._emulating.get(emulated_key)
+        if wrapper is None:
+            wrapper = PromptedToolsProvider(provider, json_mode=route.json_schema)
+            self._emulating[emulated_key] = wrapper
+        return wrapper
 
     async def close(self) -> None:
         for provider in self._providers.values():
             await provider.close()
         self._providers.clear()
+        self._emulating.clear()
+        if self._embedded is not None:
+            await self._embedded.close()
