@@ -31,6 +31,7 @@ from assistantd.service.auth import AuthService
 from assistantd.service.files import FileService
 from assistantd.service.health import HealthService
 from assistantd.service.messages import MessageService
+from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.runs import RunService, RunSettings
@@ -57,6 +58,7 @@ class Services:
     vector_stores: VectorStoreService
     vector_store_files: VectorStoreFileService
     file_batches: FileBatchService
+    models: ModelCatalog
     health: HealthService
 
 
@@ -216,6 +218,7 @@ def build_services(
         vector_stores=vector_store_service,
         vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
         file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
+        models=ModelCatalog(engine.router, clock()),
         health=HealthService(engine.code),
     )
 
