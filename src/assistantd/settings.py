@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     # Files, vector stores and file_search.
     files_dir: Path | None = Field(default=None, description="default: <data_dir>/files")
+    max_upload_mb: int = Field(default=512, ge=1, le=512, description="largest file upload")
     ingest_workers: int = Field(default=2, ge=1, le=64, description="files ingested at once")
     embedding_threads: int = Field(default=2, ge=1, le=64, description="CPU threads for embedding")
     # Embeddings from an OpenAI-compatible /embeddings upstream instead of the local model.

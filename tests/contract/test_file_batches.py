@@ -274,11 +274,6 @@ def test_file_ids_and_files_exclude_each_other(
     assert "files" in error["message"]
 
 
-@pytest.mark.xfail(
-    reason="the one-of check is a root model validator (FileBatchCreate._ids_or_files, "
-    "wire/vector_stores.py), so the 400 says \"Invalid '': ...\" with param null",
-    strict=True,
-)
 @pytest.mark.parametrize("payload", EXCLUSIVE_ERRORS.values(), ids=EXCLUSIVE_ERRORS.keys())
 def test_exclusive_errors_name_a_parameter(
     client: openai.OpenAI, server: ServerProcess, payload: dict[str, Any]

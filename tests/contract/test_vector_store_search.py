@@ -325,12 +325,6 @@ MISLEADING_FILTER_ERRORS: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-@pytest.mark.xfail(
-    reason="Filter is a plain union (wire/vector_stores.py ComparisonFilter | CompoundFilter): "
-    "invalid_request (api/validation.py) picks the other member's `type` literal error, so "
-    "a bad comparison value says \"Invalid value: 'eq'. Supported values are: 'and' or 'or'.\"",
-    strict=True,
-)
 @pytest.mark.parametrize(
     "case", MISLEADING_FILTER_ERRORS.values(), ids=MISLEADING_FILTER_ERRORS.keys()
 )

@@ -330,20 +330,9 @@ def _attach_at_once(server: ServerProcess, store_id: str, file_id: str, callers:
 
 
 @pytest.mark.slow
-def test_concurrent_attaches_of_one_file(
-    client: openai.OpenAI, server: ServerProcess, backend: str, request: pytest.FixtureRequest
-) -> None:
+def test_concurrent_attaches_of_one_file(client: openai.OpenAI, server: ServerProcess) -> None:
     """Attaching is idempotent even when the same file arrives at once from many clients
     (a file create or a batch each): one record, every caller answered 200."""
-    if backend == "postgres":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="attach_files (service/attach.py) checks for an existing record, then "
-                "inserts: concurrent attaches of one file race into the unique constraint "
-                "uq_vector_store_files_store_file and answer 500 (UniqueViolation)",
-                strict=True,
-            )
-        )
     callers = 12
     for _ in range(4):
         file_id = upload(client, "race.txt", "Many clients attach this file at the same moment.")
@@ -463,13 +452,6 @@ def test_bad_documents_fail_with_a_reason(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="exceptions outside extract.py's catch lists (zlib.error, NotImplementedError, "
-    "AttributeError from python-docx; pypdf's DependencyError for AES) are retried as "
-    "unexpected errors: the files stay in_progress for 2 job leases (~60 s by default) and "
-    "then fail with server_error instead of invalid_file (retrieval/extract.py, ingest.py)",
-    strict=True,
-)
 def test_damaged_documents_fail_at_once(client: openai.OpenAI) -> None:
     damaged = {
         "deflate.docx": docx_with_bad_deflate(),
@@ -491,11 +473,6 @@ def test_damaged_documents_fail_at_once(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="last_error.message of a broken DOCX/PDF embeds the parser's exception text, which "
-    "names the blob's path on the server (retrieval/extract.py _docx/_pdf)",
-    strict=True,
-)
 def test_failure_messages_do_not_reveal_server_paths(
     client: openai.OpenAI, server: ServerProcess
 ) -> None:
@@ -625,12 +602,6 @@ def test_overlap_over_half_is_refused(client: openai.OpenAI, server: ServerProce
     assert record.chunking_strategy.model_dump() == edge
 
 
-@pytest.mark.xfail(
-    reason="the overlap check is a model validator on StaticChunking (wire/tools.py), so the "
-    "error path is ('chunking_strategy', 'static', 'static') and param_path "
-    "(api/validation.py) reports 'chunking_strategy.static.static'",
-    strict=True,
-)
 def test_overlap_over_half_names_the_overlap(client: openai.OpenAI, server: ServerProcess) -> None:
     store = client.vector_stores.create()
     file_id = upload(client, "c.txt", "chunk me")
@@ -644,12 +615,6 @@ def test_overlap_over_half_names_the_overlap(client: openai.OpenAI, server: Serv
             assert "'chunking_strategy.static.static'" not in error["message"]
 
 
-@pytest.mark.xfail(
-    reason="a chunking_strategy without 'type' says \"Missing required parameter: "
-    "'chunking_strategy.type'\" but reports param 'chunking_strategy' and code 'invalid_value' "
-    "(api/validation.py invalid_request: only union_tag_invalid gets '.type' appended)",
-    strict=True,
-)
 def test_chunking_without_type_names_the_type(server: ServerProcess) -> None:
     with http(server) as api:
         response = api.post("vector_stores", json={"chunking_strategy": {"static": {}}})
@@ -769,11 +734,6 @@ def test_unknown_file_ids_are_400(client: openai.OpenAI) -> None:
     assert client.vector_stores.retrieve(store.id).file_counts.total == 0
 
 
-@pytest.mark.xfail(
-    reason="attaching one unknown file reports param 'file_id[0]': VectorStoreFileService.create "
-    "(service/vector_store_files.py) reuses require_files, which always indexes the param",
-    strict=True,
-)
 def test_unknown_file_id_param_is_file_id(client: openai.OpenAI) -> None:
     store = client.vector_stores.create()
     with pytest.raises(openai.BadRequestError) as info:

@@ -50,6 +50,8 @@ def json_kind(value: Any) -> str:
 
 
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# Labels pydantic gives the members of a union of plain types (`str | float | ...`).
+_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 
 def _mismatch(error: ErrorDetails) -> bool:
@@ -77,8 +79,8 @@ def param_path(loc: Sequence[int | str], data: Any) -> str:
             parts.append(f".{element}" if parts else element)
             current = current[element]
         elif isinstance(element, str) and last and isinstance(current, dict):
-            if not _FIELD_NAME.match(element):
-                break  # a union-member label such as "literal['auto']"
+            if not _FIELD_NAME.match(element) or element in _TYPE_LABELS:
+                break  # a union-member label such as "literal['auto']" or "str"
             parts.append(f".{element}" if parts else element)
             current = None
     return "".join(parts)
@@ -147,6 +149,9 @@ def _message(error: ErrorDetails, param: str, siblings: list[ErrorDetails]) -> s
     return f"Invalid '{param}': {error['msg'].rstrip('.')}."
 
 
+MISSING_TYPE = "Missing required parameter: 'type'."
+
+
 def invalid_request(
     exc: ValidationError, raw: bytes | dict[str, Any] | None
 ) -> InvalidRequestError:
@@ -165,6 +170,11 @@ def invalid_request(
             data = None
     param = param_path(first["loc"], data)
     siblings = [e for e in errors if param_path(e["loc"], data) == param]
+    if first["type"] == "union_tag_not_found":
+        message = f"Missing required parameter: '{param}.type'." if param else MISSING_TYPE
+        return InvalidRequestError(
+            message, param=f"{param}.type" if param else "type", code="missing_required_parameter"
+        )
     if first["type"] == "union_tag_invalid":
         param = f"{param}.type" if param else "type"
     if first["type"] == "model_type" and not first["loc"]:

@@ -52,14 +52,17 @@ def parse_ingest_ref(ref: str) -> tuple[str, str]:
     return store_id, file_id
 
 
-async def require_files(conn: Conn, project_id: str, file_ids: Sequence[str], param: str) -> None:
-    """Every id names a file of the project, else a 400 naming the first unknown one."""
+async def require_files(
+    conn: Conn, project_id: str, file_ids: Sequence[str], param: str, *, indexed: bool = True
+) -> None:
+    """Every id names a file of the project, else a 400 naming the first unknown one
+    (`param[i]`, or `param` itself for a single-id parameter)."""
     known = await vs_store.existing_files(conn, project_id, list(dict.fromkeys(file_ids)))
     for index, file_id in enumerate(file_ids):
         if file_id not in known:
+            where = f"{param}[{index}]" if indexed else param
             raise InvalidRequestError(
-                f"Invalid '{param}[{index}]': no file found with id '{file_id}'.",
-                param=f"{param}[{index}]",
+                f"Invalid '{where}': no file found with id '{file_id}'.", param=where
             )
 
 
@@ -67,25 +70,30 @@ async def attach_files(
     conn: Conn, project_id: str, store_id: str, items: Sequence[FileToAttach], now: int
 ) -> list[str]:
     """Create the records (an already attached file is kept as it is) and queue ingestion.
-    Returns the ids that were newly attached."""
+    Returns the ids that were newly attached. Concurrent attaches of the same file are safe:
+    the insert skips an existing (store, file) row and only the inserting one queues a job."""
     wanted = list({item.file_id: item for item in items}.values())
     present = await vs_store.attached_files(conn, store_id, [item.file_id for item in wanted])
-    fresh = [item for item in wanted if item.file_id not in present]
-    rows = [
-        {
-            "id": item.file_id,
-            "project_id": project_id,
-            "vector_store_id": store_id,
-            "created_at": now,
-            "status": "in_progress",
-            "last_error": None,
-            "chunking_strategy": item.chunking_strategy,
-            "attributes": item.attributes,
-            "usage_bytes": 0,
-        }
-        for item in fresh
-    ]
-    await vs_files_table.insert_many(conn, rows)
-    for item in fresh:
-        await job_store.enqueue(conn, INGEST_JOB, ingest_ref(store_id, item.file_id), now)
-    return [item.file_id for item in fresh]
+    fresh: list[str] = []
+    for item in wanted:
+        if item.file_id in present:
+            continue
+        inserted = await vs_store.insert_store_file(
+            conn,
+            {
+                "id": item.file_id,
+                "project_id": project_id,
+                "vector_store_id": store_id,
+                "created_at": now,
+                "status": "in_progress",
+                "last_error": None,
+                "chunking_strategy": item.chunking_strategy,
+                "attributes": item.attributes,
+                "usage_bytes": 0,
+                "title": None,
+            },
+        )
+        if inserted:
+            fresh.append(item.file_id)
+            await job_store.enqueue(conn, INGEST_JOB, ingest_ref(store_id, item.file_id), now)
+    return fresh

@@ -32,6 +32,14 @@ log = logging.getLogger("assistantd.files")
 MAX_FILENAME_CHARS = 1024
 
 
+def too_large(limit: int) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"File too large: the limit is {limit} bytes ({limit // (1024 * 1024)} MB).",
+        param="file",
+        code="file_too_large",
+    )
+
+
 class Upload:
     """The bytes of one upload on their way into the blob store."""
 
@@ -43,11 +51,7 @@ class Upload:
             self._writer.write(data)
         except BlobTooLarge as exc:
             self._writer.abort()
-            raise InvalidRequestError(
-                f"File too large: the limit is {exc.limit} bytes (512 MB).",
-                param="file",
-                code="file_too_large",
-            ) from exc
+            raise too_large(exc.limit) from exc
 
     def commit(self) -> Blob:
         return self._writer.commit()
@@ -73,14 +77,23 @@ def clean_filename(name: str | None) -> str:
 
 
 class FileService:
-    def __init__(self, db: Database, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, blobs: BlobStore, clock: Clock, max_bytes: int = MAX_FILE_BYTES
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._clock = clock
         self._table = ObjectTable(files)
+        self.max_bytes = max_bytes
 
-    def open_upload(self, limit: int = MAX_FILE_BYTES) -> Upload:
-        return Upload(self._blobs.writer(limit))
+    def open_upload(self) -> Upload:
+        return Upload(self._blobs.writer(self.max_bytes))
+
+    def check_declared_size(self, content_length: int) -> None:
+        """Refuse an upload whose declared body cannot fit, before reading any of it (the
+        form's other fields and boundaries take well under a mebibyte)."""
+        if content_length > self.max_bytes + 1024 * 1024:
+            raise too_large(self.max_bytes)
 
     async def create(
         self,
@@ -129,7 +142,7 @@ class FileService:
         self, project_id: str, data: bytes, filename: str, purpose: str
     ) -> File:
         """A file the server itself produced (e.g. a code_interpreter output)."""
-        upload = self.open_upload()
+        upload = Upload(self._blobs.writer(MAX_FILE_BYTES))
         upload.write(data)
         caller = Caller(project_id=project_id, key_id=None, request_id="-")
         return await self.create(

@@ -131,7 +131,7 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
     blobs.clear_partial()
     embedder = build_embedder(settings)
     searcher = Searcher(db, embedder)
-    files = FileService(db, blobs, clock)
+    files = FileService(db, blobs, clock, settings.max_upload_mb * 1024 * 1024)
     sandbox, sessions = build_sandbox(settings)
     code = CodeInterpreterRunner(
         db,

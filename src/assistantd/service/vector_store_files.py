@@ -41,6 +41,27 @@ from assistantd.wire.vector_stores import (
 batches_table = ObjectTable(file_batches, parent="vector_store_id")
 
 
+def _check_batch(body: FileBatchCreate) -> None:
+    if body.file_ids is None and body.files is None:
+        raise InvalidRequestError(
+            "Missing required parameter: 'file_ids' (or 'files').",
+            param="file_ids",
+            code="missing_required_parameter",
+        )
+    if body.file_ids is not None and body.files is not None:
+        raise InvalidRequestError(
+            "Invalid 'files': give either 'file_ids' or 'files', not both.", param="files"
+        )
+    if body.files is not None:
+        for name in ("chunking_strategy", "attributes"):
+            if getattr(body, name) is not None:
+                raise InvalidRequestError(
+                    f"Invalid '{name}': it applies to 'file_ids'; with 'files', set it on each "
+                    "file.",
+                    param=name,
+                )
+
+
 def _page(query: VectorStoreFileListQuery) -> PageRequest:
     return PageRequest(limit=query.limit, order=query.order, after=query.after, before=query.before)
 
@@ -56,7 +77,7 @@ class VectorStoreFileService:
     ) -> VectorStoreFile:
         async with self._db.write() as conn:
             await load_store(conn, caller.project_id, store_id)
-            await require_files(conn, caller.project_id, [body.file_id], "file_id")
+            await require_files(conn, caller.project_id, [body.file_id], "file_id", indexed=False)
             item = FileToAttach(
                 body.file_id, chunking_to_wire(body.chunking_strategy), body.attributes
             )
@@ -133,6 +154,7 @@ class FileBatchService:
         self._wake_ingest = wake_ingest
 
     async def create(self, caller: Caller, store_id: str, body: FileBatchCreate) -> FileBatch:
+        _check_batch(body)
         if body.files is not None:
             items = [
                 FileToAttach(f.file_id, chunking_to_wire(f.chunking_strategy), f.attributes)

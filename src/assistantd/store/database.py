@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Connection, CursorResult, Engine
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
@@ -31,6 +31,9 @@ _LOCK_WAIT_SECONDS = 10.0
 
 class Conn(Protocol):
     """What the store's queries need from a connection (both backends provide it)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]: ...
 
@@ -60,6 +63,10 @@ class _SyncConn:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
 
     async def execute(self, statement: Executable, parameters: Any = None) -> CursorResult[Any]:
         return self._conn.execute(statement, parameters)

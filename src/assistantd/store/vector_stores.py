@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import RowMapping, and_, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import (
@@ -94,6 +95,26 @@ async def attached_files(conn: Conn, store_id: str, file_ids: Sequence[str]) -> 
     vsf = vector_store_files
     query = select(vsf.c.id).where(vsf.c.vector_store_id == store_id, vsf.c.id.in_(file_ids))
     return {row[0] for row in (await conn.execute(query)).all()}
+
+
+def _insert_if_absent(dialect: Any) -> Any:
+    return (
+        dialect.insert(vector_store_files)
+        .on_conflict_do_nothing(index_elements=["vector_store_id", "id"])
+        .returning(vector_store_files.c.seq)
+    )
+
+
+_INSERT_STORE_FILE = {
+    "sqlite": _insert_if_absent(sqlite),
+    "postgresql": _insert_if_absent(postgresql),
+}
+
+
+async def insert_store_file(conn: Conn, row: dict[str, Any]) -> bool:
+    """Insert a (store, file) record unless one exists; True if this call inserted it."""
+    result = await conn.execute(_INSERT_STORE_FILE[conn.dialect.name], row)
+    return result.first() is not None
 
 
 async def add_to_batch(conn: Conn, batch_id: str, file_ids: Sequence[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from assistantd.wire.base import Metadata, RequestModel
 
@@ -102,11 +102,16 @@ class StaticChunking(RequestModel):
     max_chunk_size_tokens: Annotated[int, Field(ge=100, le=4096)]
     chunk_overlap_tokens: Annotated[int, Field(ge=0)]
 
-    @model_validator(mode="after")
-    def _overlap_at_most_half(self) -> StaticChunking:
-        if self.chunk_overlap_tokens > self.max_chunk_size_tokens // 2:
-            raise ValueError("chunk_overlap_tokens must not exceed half of max_chunk_size_tokens")
-        return self
+    @field_validator("chunk_overlap_tokens")
+    @classmethod
+    def _overlap_at_most_half(cls, value: int, info: ValidationInfo) -> int:
+        # A field validator, so the error names chunk_overlap_tokens itself.
+        size = info.data.get("max_chunk_size_tokens")
+        if size is not None and value > size // 2:
+            raise ValueError(
+                f"chunk_overlap_tokens must not exceed half of max_chunk_size_tokens ({size // 2})"
+            )
+        return value
 
 
 class AutoChunkingStrategy(RequestModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from assistantd.wire.base import Metadata, Order, RequestModel, ResponseModel
@@ -82,20 +82,12 @@ class BatchFile(RequestModel):
 
 
 class FileBatchCreate(RequestModel):
+    """Exactly one of `file_ids` and `files` (checked by the service, to name the parameter)."""
+
     file_ids: Annotated[list[FILE_ID], Field(min_length=1, max_length=2000)] | None = None
     files: Annotated[list[BatchFile], Field(min_length=1, max_length=2000)] | None = None
     chunking_strategy: ChunkingStrategy | None = None
     attributes: Attributes = None
-
-    @model_validator(mode="after")
-    def _ids_or_files(self) -> FileBatchCreate:
-        if (self.file_ids is None) == (self.files is None):
-            raise ValueError("give exactly one of file_ids or files")
-        if self.files is not None and (self.chunking_strategy or self.attributes):
-            raise ValueError(
-                "chunking_strategy and attributes apply to file_ids; with files, set them per file"
-            )
-        return self
 
 
 class ComparisonFilter(RequestModel):
@@ -104,12 +96,22 @@ class ComparisonFilter(RequestModel):
     value: str | float | int | bool | list[str | float | int]
 
 
+def _filter_kind(value: Any) -> str:
+    """Which filter a value is, by its `type`, so errors speak of the right one."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return "compound" if kind in ("and", "or") else "comparison"
+
+
 class CompoundFilter(RequestModel):
     type: Literal["and", "or"]
-    filters: Annotated[list[ComparisonFilter | CompoundFilter], Field(min_length=1, max_length=32)]
+    filters: Annotated[list[Filter], Field(min_length=1, max_length=32)]
 
 
-Filter = ComparisonFilter | CompoundFilter
+Filter = Annotated[
+    Annotated[ComparisonFilter, Tag("comparison")] | Annotated[CompoundFilter, Tag("compound")],
+    Discriminator(_filter_kind),
+]
+CompoundFilter.model_rebuild()
 
 
 class SearchRankingOptions(RequestModel):

@@ -24,6 +24,9 @@ router = APIRouter()
 async def create_file(request: Request) -> Response:
     caller = await plain_caller(request)
     files = services_of(request).files
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit():
+        files.check_declared_size(int(declared))
     form = await read_multipart(request, "file", files.open_upload)
     upload = form.sink
     try:
