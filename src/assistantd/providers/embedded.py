@@ -123,8 +123,17 @@ async def _deltas(queue: asyncio.Queue[_Item], turn: EmbeddedTurn) -> AsyncItera
     """The generation's text as deltas; under a tool plan, a message's text or one call."""
     reader = MessageTextStream() if turn.plan is not None else None
     streamed = ""
+    pending: _Item | None = None
     while True:
-        item = await queue.get()
+        item = pending if pending is not None else await queue.get()
+        pending = None
+        while isinstance(item, str) and not queue.empty():
+            # Pieces that queued up while the loop was busy go out as one delta.
+            following = queue.get_nowait()
+            if isinstance(following, str):
+                item += following
+            else:
+                pending = following
         if isinstance(item, ProviderError):
             raise item
         if isinstance(item, _End):
