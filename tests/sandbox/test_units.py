@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,22 @@ def test_layout_binds_the_venv_and_its_base_python() -> None:
 
 def test_seccomp_filter_compiles() -> None:
     assert len(build_filter_bpf()) > 100
+
+
+def test_a_venv_under_tmp_is_bound_elsewhere(tmp_path: Path) -> None:
+    """The sandbox mounts its own /tmp, so a venv there (a checkout in /tmp) is bound at
+    /opt/python-N and its interpreter run from there; the base installation stays put."""
+    base = Path(sys.base_prefix)
+    venv = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        (venv / "bin").mkdir()
+        (venv / "pyvenv.cfg").write_text(f"home = {base / 'bin'}\n")
+        python = venv / "bin" / "python"
+        python.symlink_to(Path(sys.executable).resolve())
+        layout = discover_python(python)
+        (inside,) = [inside for host, inside in layout.ro_binds if host == venv]
+        assert str(inside).startswith("/opt/python-")
+        assert layout.executable == inside / "bin" / "python"
+        assert all(host == inside for host, inside in layout.ro_binds if host != venv)
+    finally:
+        shutil.rmtree(venv)

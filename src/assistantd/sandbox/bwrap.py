@@ -70,8 +70,8 @@ def _root_filesystem(layout: PythonLayout) -> list[str]:
             args += ["--symlink", os.readlink(alias), alias]
         elif os.path.isdir(alias):
             args += ["--ro-bind", alias, alias]
-    for path in layout.ro_dirs:
-        args += ["--ro-bind", str(path), str(path)]
+    for host, inside in layout.ro_binds:
+        args += ["--ro-bind", str(host), str(inside)]
     for etc_file in _ETC_FILES:
         if os.path.exists(etc_file):
             args += ["--ro-bind", etc_file, etc_file]

@@ -23,12 +23,21 @@ _RESERVED = ("/tmp", "/mnt", "/run", "/dev", "/proc", "/etc", "/opt/assistantd")
 USR_ALIASES = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
+# Where a host folder goes when its own path is one the sandbox mounts over (a venv in /tmp).
+RELOCATED_ROOT = "/opt/python"
+
+
 @dataclass(frozen=True, slots=True)
 class PythonLayout:
-    """The sandbox interpreter and the host folders it needs, bound read-only at the same path."""
+    """The sandbox interpreter (its path inside) and the host folders it needs, bound read-only:
+    at the same path, or under /opt/python when the host path is one the sandbox mounts over."""
 
     executable: Path
-    ro_dirs: tuple[Path, ...]
+    ro_binds: tuple[tuple[Path, Path], ...]  # (host folder, path inside)
+
+    @property
+    def ro_dirs(self) -> tuple[Path, ...]:
+        return tuple(host for host, _ in self.ro_binds)
 
 
 def _venv_home(venv: Path) -> Path | None:
@@ -71,12 +80,29 @@ def discover_python(python: Path) -> PythonLayout:
     if home is not None:
         dirs.add(venv)
         dirs.add(_prefix_of(Path(os.path.realpath(home))))
-    ro_dirs = _outermost(dirs)
-    for path in (executable, *ro_dirs):
-        for reserved in _RESERVED:
-            if path == Path(reserved) or Path(reserved) in path.parents:
-                raise SandboxUnavailable(
-                    f"the sandbox Python cannot live under {reserved} ({path}): the sandbox "
-                    "mounts its own file system there"
-                )
-    return PythonLayout(executable=executable, ro_dirs=ro_dirs)
+    binds: list[tuple[Path, Path]] = []
+    inside_executable = executable
+    for number, path in enumerate(_outermost(dirs)):
+        if not _reserved(path):
+            binds.append((path, path))
+            continue
+        if home is None or path != venv:
+            # The base installation must stay where the venv's interpreter link points.
+            raise SandboxUnavailable(
+                f"the sandbox Python cannot live under {_reserved(path)} ({path}): the sandbox "
+                "mounts its own file system there"
+            )
+        # A venv finds itself from its interpreter's path (pyvenv.cfg beside bin/), so it
+        # works from another mount point.
+        inside = Path(f"{RELOCATED_ROOT}-{number}")
+        binds.append((path, inside))
+        if path in executable.parents:
+            inside_executable = inside / executable.relative_to(path)
+    return PythonLayout(executable=inside_executable, ro_binds=tuple(binds))
+
+
+def _reserved(path: Path) -> str | None:
+    for reserved in _RESERVED:
+        if path == Path(reserved) or Path(reserved) in path.parents:
+            return reserved
+    return None
