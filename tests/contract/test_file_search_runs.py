@@ -212,6 +212,7 @@ def test_tool_choice_and_options_reach_the_engine(
     assert run.status == "completed"
     first, second = model.requests[-2:]
     assert first["tool_choice"] == {"type": "function", "function": {"name": "file_search"}}
+    assert second["tool_choice"] == "auto"  # forcing ends once the search has answered
     assert tool_message(second)["content"].count("【0:") == 1  # max_num_results=1
     steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id, include=[INCLUDE])
     call = steps.data[-1].step_details.tool_calls[0]  # type: ignore[union-attr]

@@ -3,6 +3,7 @@ file_search and code_interpreter are offered as functions the engine runs itself
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistantd.engine import code_interpreter, file_search
@@ -19,6 +20,14 @@ def chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         elif tool["type"] == code_interpreter.NAME:
             functions.append(code_interpreter.FUNCTION)
     return functions or None
+
+
+def turn_tool_choice(choice: Any, steps: Sequence[Mapping[Any, Any]]) -> Any:
+    """A forcing `tool_choice` ("required", a named tool) applies until a tool has answered;
+    the turns after that are "auto", or the model could only ever call tools again."""
+    forcing = choice == "required" or isinstance(choice, dict)
+    answered = any(step["step_details"].get("type") == "tool_calls" for step in steps)
+    return "auto" if forcing and answered else choice
 
 
 def chat_tool_choice(choice: Any) -> str | dict[str, Any] | None:

@@ -23,6 +23,7 @@ from assistantd.engine.chat_request import (
     chat_response_format,
     chat_tool_choice,
     chat_tools,
+    turn_tool_choice,
 )
 from assistantd.engine.citations import CitationScanner, paths_of_steps, sources_of_steps
 from assistantd.engine.code_interpreter import CodeInterpreterRunner, CodeInterpreterUnavailable
@@ -259,7 +260,7 @@ class RunExecutor:
             model=route.model_for(run["model"]),
             messages=prompt.messages,
             tools=chat_tools(run["tools"]),
-            tool_choice=chat_tool_choice(run["tool_choice"]),
+            tool_choice=chat_tool_choice(turn_tool_choice(run["tool_choice"], steps)),
             parallel_tool_calls=run["parallel_tool_calls"] if run["tools"] else None,
             temperature=run["temperature"],
             top_p=run["top_p"],
