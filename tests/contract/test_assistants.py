@@ -5,9 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.support.files import new_store, upload
 from tests.support.raw import error_of, http
 from tests.support.server import ServerProcess
-from tests.support.uploads import new_store, upload
 
 FUNCTION = {
     "type": "function",
@@ -25,7 +25,7 @@ FUNCTION = {
 
 
 def test_create_returns_every_field(client: openai.OpenAI) -> None:
-    file_id, store_id = upload(client), new_store(client)
+    file_id, store_id = upload(client, "notes.txt", b"Some notes."), new_store(client)
     created = client.beta.assistants.create(
         model="gpt-4o",
         name="Geography Expert",

@@ -11,9 +11,9 @@ import pytest
 from openai import AssistantEventHandler
 
 from tests.conftest import ServerFactory, sdk_client
+from tests.support.files import upload
 from tests.support.raw import http
 from tests.support.server import ServerProcess
-from tests.support.uploads import upload
 from tests.support.upstream import ScriptedUpstream, Text, ToolCalls
 
 POLL = {"poll_interval_ms": 20}

@@ -9,9 +9,9 @@ import openai
 from openai import AssistantEventHandler
 from openai.types.beta.threads import Message, MessageDelta
 
+from tests.support.files import upload
 from tests.support.raw import http
 from tests.support.server import ServerProcess
-from tests.support.uploads import upload
 from tests.support.upstream import ScriptedUpstream, Text, ToolCalls
 
 POLL = {"poll_interval_ms": 20}

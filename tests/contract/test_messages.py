@@ -5,9 +5,9 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.support.files import upload
 from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
-from tests.support.uploads import upload
 
 
 def test_create_from_string(client: openai.OpenAI) -> None:

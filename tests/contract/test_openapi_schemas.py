@@ -11,12 +11,12 @@ from typing import Any, Protocol
 import openai
 import pytest
 
+from tests.support.files import tool_resources, upload
 from tests.support.openapi import (
     SPEC_PATH,
     assert_all_properties_present,
     assert_matches_schema,
 )
-from tests.support.uploads import tool_resources, upload
 
 pytestmark = pytest.mark.skipif(
     not SPEC_PATH.is_file(), reason=f"OpenAI OpenAPI spec not found at {SPEC_PATH}"
@@ -149,7 +149,10 @@ MESSAGE_BODIES: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("fields", MESSAGE_BODIES.values(), ids=MESSAGE_BODIES.keys())
 def test_message(client: openai.OpenAI, fields: dict[str, Any]) -> None:
     thread_id = new_thread(client)
-    uploaded = {"<csv>": upload(client, "a.csv", b"a,b\n1,2\n"), "<txt>": upload(client)}
+    uploaded = {
+        "<csv>": upload(client, "a.csv", b"a,b\n1,2\n"),
+        "<txt>": upload(client, "notes.txt", b"Some notes."),
+    }
     fields = {
         **fields,
         "attachments": [

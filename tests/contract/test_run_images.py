@@ -6,7 +6,7 @@ import base64
 
 import openai
 
-from tests.support.uploads import upload
+from tests.support.files import upload
 from tests.support.upstream import ScriptedUpstream, Text
 
 # A 1x1 PNG.

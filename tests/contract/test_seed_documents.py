@@ -6,8 +6,8 @@ is `client.vector_stores` in every SDK this project supports (1.66 moved it; sam
 from __future__ import annotations
 
 from tests.contract.test_seeds import run_program
+from tests.support.files import make_pdf
 from tests.support.server import ServerProcess
-from tests.support.uploads import minimal_pdf
 from tests.support.upstream import ScriptedUpstream, Text, ToolCalls
 
 DOCUMENT_QA_PROGRAM = """
@@ -84,7 +84,7 @@ def test_document_qa_seed_program(server: ServerProcess, model: ScriptedUpstream
     )
     workdir = server.data_dir / "seed-program"
     workdir.mkdir(exist_ok=True)
-    (workdir / "q4_report.pdf").write_bytes(minimal_pdf(REPORT))
+    (workdir / "q4_report.pdf").write_bytes(make_pdf(REPORT))
     output = run_program(server, DOCUMENT_QA_PROGRAM, cwd=workdir).splitlines()
     assert output == [
         "Supply chain delays and currency swings 【0:0†q4_report.pdf】.",

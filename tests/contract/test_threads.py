@@ -5,13 +5,13 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.support.files import new_store, upload
 from tests.support.raw import error_of, http, sdk_error_message
 from tests.support.server import ServerProcess
-from tests.support.uploads import new_store, upload
 
 
 def test_create_with_initial_messages(client: openai.OpenAI) -> None:
-    file_id = upload(client)
+    file_id = upload(client, "notes.txt", b"Some notes.")
     thread = client.beta.threads.create(
         messages=[
             {"role": "user", "content": "What is the capital of France?"},

@@ -144,6 +144,18 @@ def upload(client: openai.OpenAI, name: str, data: bytes | str, purpose: str = "
     return client.files.create(file=(name, raw), purpose=purpose).id  # type: ignore[arg-type]
 
 
+def new_store(client: openai.OpenAI, **fields: Any) -> str:
+    return client.vector_stores.create(**fields).id
+
+
+def tool_resources(client: openai.OpenAI) -> dict[str, Any]:
+    """Both kinds of tool resources, naming a real file and a real vector store."""
+    return {
+        "code_interpreter": {"file_ids": [upload(client, "data.csv", b"a,b\n1,2\n")]},
+        "file_search": {"vector_store_ids": [new_store(client)]},
+    }
+
+
 def create_batch_with_files(
     client: openai.OpenAI, store_id: str, files: list[dict[str, Any]]
 ) -> Any:

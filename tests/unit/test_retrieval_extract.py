@@ -13,32 +13,7 @@ from assistantd.retrieval.extract import (
     UnsupportedFileError,
     extract_text,
 )
-
-
-def minimal_pdf(lines: list[str]) -> bytes:
-    """A one-page PDF showing `lines` in Helvetica, with a correct xref table."""
-    shown = " ".join(f"({line}) Tj 0 -16 Td" for line in lines)
-    stream = f"BT /F1 12 Tf 72 720 Td {shown} ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        " /Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode()
-    out += f"startxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
+from tests.support.files import make_pdf
 
 
 def write(tmp_path: Path, name: str, content: bytes | str) -> Path:
@@ -84,7 +59,7 @@ def test_html_keeps_visible_text_only(tmp_path: Path) -> None:
 
 
 def test_pdf(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.pdf", minimal_pdf(["Hello PDF world", "Second line"]))
+    path = write(tmp_path, "a.pdf", make_pdf(["Hello PDF world", "Second line"]))
     assert extract_text(path, "report.PDF") == "Hello PDF world\nSecond line"
 
 
@@ -106,7 +81,7 @@ def test_docx_paragraphs_and_tables_in_order(tmp_path: Path) -> None:
 def test_unknown_extension_is_sniffed(tmp_path: Path) -> None:
     assert extract_text(write(tmp_path, "x", "plain words\n"), "notes.weird") == "plain words\n"
     assert extract_text(write(tmp_path, "x", "plain words\n"), "noextension") == "plain words\n"
-    pdf = write(tmp_path, "x", minimal_pdf(["Sniffed"]))
+    pdf = write(tmp_path, "x", make_pdf(["Sniffed"]))
     assert extract_text(pdf, "scan.dat") == "Sniffed"
     html = write(tmp_path, "x", "<html><body><p>Hi</p></body></html>")
     assert extract_text(html, "page.view") == "Hi"
@@ -142,4 +117,4 @@ def test_invalid_files(tmp_path: Path, name: str, content: bytes, message: str) 
 
 def test_pdf_without_text_is_invalid(tmp_path: Path) -> None:
     with pytest.raises(InvalidFileError, match="contains no text"):
-        extract_text(write(tmp_path, "x", minimal_pdf([])), "scan.pdf")
+        extract_text(write(tmp_path, "x", make_pdf([])), "scan.pdf")
