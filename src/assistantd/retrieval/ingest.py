@@ -18,6 +18,7 @@ from sqlalchemy import RowMapping, select, update
 
 from assistantd.clock import Clock
 from assistantd.retrieval.chunking import ChunkingSpec, TextChunk, chunk_text
+from assistantd.retrieval.embed_batcher import EmbeddingBatcher
 from assistantd.retrieval.embedding import Embedder
 from assistantd.retrieval.extract import ExtractionError, InvalidFileError, extract_text
 from assistantd.store import vector_stores as vs_store
@@ -27,7 +28,7 @@ from assistantd.store.tables import files, vector_store_files
 
 log = logging.getLogger("assistantd.retrieval")
 
-EMBED_BATCH = 128  # large enough for the model to sort and pad efficiently
+EMBED_BATCH = 64  # chunks per embedding request; the batcher adds other files' chunks
 PROGRESS_EVERY_SECONDS = 10.0
 MAX_TITLE_CHARS = 200
 
@@ -54,12 +55,10 @@ class Ingestor:
     ) -> None:
         self._db = db
         self._blobs = blobs
-        self._embedder = embedder
         self._clock = clock
         self._max_attempts = max_attempts
-        # One file embeds at a time: the model already uses every thread it is given, and
-        # batches from two files would only contend. Extraction of the next file overlaps.
-        self._embedding = asyncio.Lock()
+        # Chunks of files ingested at once are embedded together, one batch at a time.
+        self._batcher = EmbeddingBatcher(embedder)
 
     async def __call__(self, ref: str, attempts: int) -> None:
         store_id, _, file_id = ref.partition("/")
@@ -159,20 +158,19 @@ class Ingestor:
     ) -> list[np.ndarray[Any, Any]]:
         vectors: list[np.ndarray[Any, Any]] = []
         last_report = time.monotonic()
-        async with self._embedding:
-            for start in range(0, len(pieces), EMBED_BATCH):
-                batch = [piece.text for piece in pieces[start : start + EMBED_BATCH]]
-                vectors.extend(await asyncio.to_thread(self._embedder.embed_documents, batch))
-                if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
-                    last_report = time.monotonic()
-                    log.info(
-                        "vector_store_id=%s file_id=%s embedding: %d/%d chunks after %.0f s",
-                        store_id,
-                        file_id,
-                        len(vectors),
-                        len(pieces),
-                        last_report - started,
-                    )
+        for start in range(0, len(pieces), EMBED_BATCH):
+            batch = [piece.text for piece in pieces[start : start + EMBED_BATCH]]
+            vectors.extend(await self._batcher.embed(batch))
+            if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                last_report = time.monotonic()
+                log.info(
+                    "vector_store_id=%s file_id=%s embedding: %d/%d chunks after %.0f s",
+                    store_id,
+                    file_id,
+                    len(vectors),
+                    len(pieces),
+                    last_report - started,
+                )
         return vectors
 
     async def _fail(self, store_id: str, file_id: str, code: str, message: str) -> None:

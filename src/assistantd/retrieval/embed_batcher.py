@@ -1,0 +1,66 @@
+"""Embeds the chunks of concurrent ingestion jobs together. The model does far more texts per
+second on a batch than on one small file's single chunk, so small files would otherwise
+ingest at a fraction of its speed; one batch at a time also keeps it from fighting itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from assistantd.retrieval.embedding import Embedder
+
+Vectors = npt.NDArray[np.float32]
+
+
+class EmbeddingBatcher:
+    def __init__(self, embedder: Embedder, *, max_batch: int = 64) -> None:
+        self._embedder = embedder
+        self._max_batch = max_batch
+        self._pending: deque[tuple[list[str], asyncio.Future[Vectors]]] = deque()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        """Vectors of `texts` (one call's texts are never split across batches)."""
+        future: asyncio.Future[Vectors] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(texts), future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name="assistantd-embed")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = [self._pending.popleft()]
+            size = len(batch[0][0])
+            while self._pending and size + len(self._pending[0][0]) <= self._max_batch:
+                texts, future = self._pending.popleft()
+                batch.append((texts, future))
+                size += len(texts)
+            live = [(texts, future) for texts, future in batch if not future.cancelled()]
+            if not live:
+                continue
+            try:
+                vectors = await asyncio.to_thread(
+                    self._embedder.embed_documents, [t for texts, _ in live for t in texts]
+                )
+            except Exception as exc:  # noqa: BLE001 (every waiting job hears of it)
+                for _, future in live:
+                    _settle(future, exc)
+                continue
+            start = 0
+            for texts, future in live:
+                _settle(future, vectors[start : start + len(texts)])
+                start += len(texts)
+
+
+def _settle(future: asyncio.Future[Vectors], outcome: Any) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,55 @@
+"""Chunks of concurrent ingestion jobs are embedded in shared batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from assistantd.retrieval.embed_batcher import EmbeddingBatcher
+
+
+class CountingEmbedder:
+    name = "counting"
+    dimensions = 2
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = fail
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        if self.fail:
+            raise RuntimeError("model broke")
+        return np.asarray([[len(t), i] for i, t in enumerate(texts)], dtype=np.float32)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        return self.embed_documents([text])[0]
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
+    model = CountingEmbedder()
+    batcher = EmbeddingBatcher(model, max_batch=4)
+
+    async def main() -> list[npt.NDArray[np.float32]]:
+        jobs = [batcher.embed(["a" * n]) for n in range(1, 6)] + [batcher.embed(["xy", "xyz"])]
+        return await asyncio.gather(*jobs)
+
+    results = asyncio.run(main())
+    assert [r[:, 0].tolist() for r in results] == [[1], [2], [3], [4], [5], [2, 3]]
+    # Six requests, seven texts: batches of at most four texts, whole requests only.
+    assert [len(call) for call in model.calls] == [4, 3]
+
+
+def test_a_model_failure_reaches_every_waiting_request() -> None:
+    batcher = EmbeddingBatcher(CountingEmbedder(fail=True), max_batch=8)
+
+    async def main() -> list[BaseException | npt.NDArray[np.float32]]:
+        return await asyncio.gather(
+            batcher.embed(["a"]), batcher.embed(["b"]), return_exceptions=True
+        )
+
+    outcomes = asyncio.run(main())
+    assert [(type(o), str(o)) for o in outcomes] == [(RuntimeError, "model broke")] * 2
