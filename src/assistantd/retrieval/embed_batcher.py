@@ -18,7 +18,7 @@ Vectors = npt.NDArray[np.float32]
 
 
 class EmbeddingBatcher:
-    def __init__(self, embedder: Embedder, *, max_batch: int = 64) -> None:
+    def __init__(self, embedder: Embedder, *, max_batch: int = 128) -> None:
         self._embedder = embedder
         self._max_batch = max_batch
         self._pending: deque[tuple[list[str], asyncio.Future[Vectors]]] = deque()

@@ -171,15 +171,18 @@ class VectorStoreService:
     async def search(self, caller: Caller, store_id: str, body: SearchRequest) -> SearchResultsPage:
         queries = [body.query] if isinstance(body.query, str) else list(body.query)
         ranking = body.ranking_options
-        async with self._db.write() as conn:
+        now = self._clock()
+        async with self._db.read() as conn:
             row = await load_store(conn, caller.project_id, store_id)
-            if row["expires_at"] is not None and row["expires_at"] <= self._clock():
-                raise InvalidRequestError(
-                    f"Vector store '{store_id}' has expired and can no longer be searched.",
-                    param="vector_store_id",
-                    code="vector_store_expired",
-                )
-            await vs_store.touch(conn, [store_id], self._clock())
+        if row["expires_at"] is not None and row["expires_at"] <= now:
+            raise InvalidRequestError(
+                f"Vector store '{store_id}' has expired and can no longer be searched.",
+                param="vector_store_id",
+                code="vector_store_expired",
+            )
+        if row["last_active_at"] < now:  # one write per second at most, not one per search
+            async with self._db.write() as conn:
+                await vs_store.touch(conn, [store_id], now)
         hits = await self._searcher.search(
             [store_id],
             " ".join(queries),
