@@ -83,14 +83,19 @@ def test_input_files_are_readable_copies(
     original.write_bytes(b"region,amount\nnorth,3\nsouth,4\n")
     loop.run(shared_session.add_files([InputFile("sales.csv", original)]))
     code = (
-        "import pandas as pd\n"
+        "import os, pandas as pd\n"
         "df = pd.read_csv('/mnt/data/sales.csv')\n"
         "print(df['amount'].sum())\n"
+        "try:\n"
+        "    open('/mnt/data/sales.csv', 'w')\n"
+        "except PermissionError:\n"
+        "    print('read-only')\n"
+        "os.chmod('/mnt/data/sales.csv', 0o644)  # a determined program may change its copy\n"
         "open('/mnt/data/sales.csv', 'w').write('overwritten')\n"
     )
     result = loop.run(shared_session.execute(code, timeout=60))
     assert result.error is None, result.logs
-    assert result.logs.startswith("7\n")
+    assert result.logs.startswith("7\nread-only\n")
     assert original.read_bytes() == b"region,amount\nnorth,3\nsouth,4\n"
     # The modified copy is reported; an input added again under its name is left as it is.
     assert [f.path for f in result.new_files] == ["/mnt/data/sales.csv"]

@@ -154,7 +154,7 @@ class DataFolder:
         fd = os.open(
             temp,
             os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o644,
+            0o444,  # inputs appear read-only, as the hosted tool's did; our fd still writes
             dir_fd=self._fd,
         )
         try:
