@@ -28,9 +28,19 @@ from assistantd.store.tables import files, vector_store_files
 
 log = logging.getLogger("assistantd.retrieval")
 
+INGEST_JOB = "ingest"  # the job kind; its ref names the store and the file
 EMBED_BATCH = 64  # chunks per embedding request; the batcher adds other files' chunks
 PROGRESS_EVERY_SECONDS = 10.0
 MAX_TITLE_CHARS = 200
+
+
+def ingest_ref(store_id: str, file_id: str) -> str:
+    return f"{store_id}/{file_id}"
+
+
+def parse_ingest_ref(ref: str) -> tuple[str, str]:
+    store_id, _, file_id = ref.partition("/")
+    return store_id, file_id
 
 
 def title_line(text: str) -> str | None:
@@ -61,7 +71,7 @@ class Ingestor:
         self._batcher = EmbeddingBatcher(embedder)
 
     async def __call__(self, ref: str, attempts: int) -> None:
-        store_id, _, file_id = ref.partition("/")
+        store_id, file_id = parse_ingest_ref(ref)
         target = await self._target(store_id, file_id)
         if target is None:
             return  # detached, cancelled or already done

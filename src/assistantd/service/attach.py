@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistantd.errors import InvalidRequestError
+from assistantd.retrieval.ingest import INGEST_JOB, ingest_ref
 from assistantd.store import jobs as job_store
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Conn
@@ -15,7 +16,6 @@ from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import vector_store_files
 from assistantd.wire.tools import AutoChunkingStrategy, StaticChunkingStrategy
 
-INGEST_JOB = "ingest"
 AUTO_CHUNK_TOKENS = 800
 AUTO_CHUNK_OVERLAP = 400
 
@@ -41,15 +41,6 @@ class FileToAttach:
     file_id: str
     chunking_strategy: dict[str, Any]
     attributes: dict[str, Any] | None
-
-
-def ingest_ref(store_id: str, file_id: str) -> str:
-    return f"{store_id}/{file_id}"
-
-
-def parse_ingest_ref(ref: str) -> tuple[str, str]:
-    store_id, _, file_id = ref.partition("/")
-    return store_id, file_id
 
 
 async def require_files(

@@ -138,20 +138,13 @@ class FileService:
         )
         return file_to_wire(row)
 
-    async def create_from_bytes(
-        self, project_id: str, data: bytes, filename: str, purpose: str
-    ) -> File:
-        """A file the server itself produced (e.g. a code_interpreter output)."""
+    async def save_output(self, project_id: str, data: bytes, filename: str, purpose: str) -> str:
+        """A file the engine produced (code_interpreter images and outputs); its id."""
         upload = Upload(self._blobs.writer(MAX_FILE_BYTES))
         upload.write(data)
         caller = Caller(project_id=project_id, key_id=None, request_id="-")
-        return await self.create(
-            caller, upload, filename, FileUploadForm(purpose="assistants"), purpose=purpose
-        )
-
-    async def save_output(self, project_id: str, data: bytes, filename: str, purpose: str) -> str:
-        """A file the engine produced (code_interpreter images and outputs); its id."""
-        return (await self.create_from_bytes(project_id, data, filename, purpose)).id
+        form = FileUploadForm(purpose="assistants")  # the form's purpose is overridden below
+        return (await self.create(caller, upload, filename, form, purpose=purpose)).id
 
     async def get(self, caller: Caller, file_id: str) -> File:
         async with self._db.read() as conn:

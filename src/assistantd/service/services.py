@@ -20,13 +20,12 @@ from assistantd.engine.worker import RUN_JOB, WorkerPool
 from assistantd.providers.embeddings import OpenAIEmbedder
 from assistantd.providers.routing import ModelRouter
 from assistantd.retrieval.embedding import Embedder
-from assistantd.retrieval.ingest import Ingestor
+from assistantd.retrieval.ingest import INGEST_JOB, Ingestor
 from assistantd.retrieval.lazy_embedder import LazyMiniLM
 from assistantd.retrieval.search import Searcher
 from assistantd.sandbox import BubblewrapBackend, SandboxLimits, SessionManager
 from assistantd.sandbox.limits import MIB
 from assistantd.service.assistants import AssistantService
-from assistantd.service.attach import INGEST_JOB
 from assistantd.service.auth import AuthService
 from assistantd.service.files import FileService
 from assistantd.service.health import HealthService

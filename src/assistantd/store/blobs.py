@@ -82,15 +82,6 @@ class BlobStore:
     def writer(self, limit: int) -> BlobWriter:
         return BlobWriter(self, limit)
 
-    def put(self, data: bytes) -> Blob:
-        writer = self.writer(len(data))
-        try:
-            writer.write(data)
-            return writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-
     def path_of(self, key: str) -> Path:
         if len(key) != 32 or any(ch not in _KEY_ALPHABET for ch in key):
             raise ValueError(f"not a blob key: {key!r}")
