@@ -7,8 +7,10 @@ against the embedding model's raw throughput on the same chunks, and search p50/
 wall time and the server's own time from `server-timing`).
 
 `--chunks N` instead measures search latency at N chunks: a small store is made through the
-API, then filled with synthetic chunks (Cranfield words, random unit vectors) written straight
-into the stopped server's database, because embedding 100k real chunks takes an hour here.
+API, then filled with synthetic chunks written straight into the stopped server's database,
+because embedding 100k real chunks takes an hour here. Each synthetic chunk mixes two Cranfield
+documents (words and embeddings, see `synthetic_chunks`). It also reports how often the served
+search (candidates from a clustered vector index) returns the exact top 10, in-process.
 
     .venv/bin/python bench/retrieval.py
     .venv/bin/python bench/retrieval.py --chunks 100000
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import socket
 import sqlite3
 import statistics
@@ -33,10 +34,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import openai
 
 from assistantd.retrieval.chunking import ChunkingSpec, chunk_text
 from assistantd.retrieval.embedding import MiniLMEmbedder
+from assistantd.retrieval.index import HybridIndex, IndexedChunk
 from retrieval_library import DEFAULT_DATA, Collection, evaluate, load_cranfield
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,12 +196,62 @@ def quality(data: Path) -> None:
         print(f"search server {percentiles(server)}")
 
 
+def synthetic_chunks(
+    collection: Collection, total: int
+) -> tuple[list[str], npt.NDArray[np.float32]]:
+    """`total` chunks shaped like real ones: each mixes two Cranfield documents, in its words
+    (75 drawn from each) and in its vector (a weighted sum of the two documents' embeddings
+    plus noise: cosine ~0.7 to the main one). Random vectors would have no neighbourhoods,
+    which no embedding model produces and no index is built for."""
+    model = MiniLMEmbedder(threads=2)
+    # Titles: embedding whole documents takes a minute here, and titles place them as well.
+    centres = model.embed_documents([title or text for _d, title, text in collection.docs])
+    words = [f"{title} {text} {docno}".split() for docno, title, text in collection.docs]
+    rng = np.random.default_rng(7)
+    first = rng.integers(0, len(centres), total)
+    second = rng.integers(0, len(centres), total)
+    weight = rng.uniform(0.5, 1.0, (total, 1)).astype(np.float32)
+    noise = rng.standard_normal((total, centres.shape[1])).astype(np.float32) * np.float32(0.035)
+    vectors = weight * centres[first] + (1 - weight) * centres[second] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts = [
+        " ".join(
+            [words[a][i] for i in rng.integers(0, len(words[a]), 75)]
+            + [words[b][i] for i in rng.integers(0, len(words[b]), 75)]
+        )
+        for a, b in zip(first.tolist(), second.tolist(), strict=True)
+    ]
+    return texts, vectors.astype(np.float32)
+
+
+def agreement(
+    texts: list[str], vectors: npt.NDArray[np.float32], queries: list[str], k: int = 10
+) -> float:
+    """Mean share of the exact top-k that the served (candidate-based) search also returns,
+    on an in-process index of the same chunks."""
+    model = MiniLMEmbedder(threads=2)
+    index = HybridIndex(vectors.shape[1])
+    step = 10_000
+    for start in range(0, len(texts), step):
+        index.add(
+            [
+                IndexedChunk(str(i), "file", texts[i], vectors[i], "seed.txt")
+                for i in range(start, min(start + step, len(texts)))
+            ]
+        )
+    index.wait_until_built(600)
+    shares = []
+    for query in queries:
+        vector = model.embed_query(query)
+        served = {hit.chunk_id for hit in index.search(query, vector, k=k)}
+        exact = {hit.chunk_id for hit in index.search(query, vector, k=k, exact=True)}
+        shares.append(len(served & exact) / max(len(exact), 1))
+    return statistics.mean(shares)
+
+
 def synthetic(total: int, data: Path, queries: int) -> None:
     collection = load_cranfield(data)
-    words = " ".join(text for _d, _t, text in collection.docs).split()
-    rng = random.Random(7)
-    vectors = np.random.default_rng(7).standard_normal((total, 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    texts, vectors = synthetic_chunks(collection, total)
     with tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder:
         with serve(Path(folder)) as base_url:
             client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
@@ -216,7 +269,7 @@ def synthetic(total: int, data: Path, queries: int) -> None:
                 store.id,
                 file_id,
                 index + 1,
-                " ".join(rng.choice(words) for _ in range(150)),
+                texts[index],
                 200,
                 vectors[index].tobytes(),
             )
@@ -249,6 +302,8 @@ def synthetic(total: int, data: Path, queries: int) -> None:
     print(f"search at {total} chunks: wall {percentiles(wall)}  (target p50 <= {TARGET_P50_MS})")
     if server:
         print(f"search at {total} chunks: server {percentiles(server)}")
+    share = agreement(texts, vectors, collection.queries[:queries])
+    print(f"top-10 agreement of the served search with an exact one (in-process): {share:.3f}")
 
 
 def main() -> None:

@@ -176,7 +176,7 @@ def test_bad_vectors(index: HybridIndex) -> None:
 
 
 def test_large_scans_are_split_exactly() -> None:
-    index = VectorIndex(8)
+    index = VectorIndex(8, approximate_from=None)
     vectors = np.random.default_rng(2).standard_normal((40_000, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index.add(np.arange(40_000), vectors)

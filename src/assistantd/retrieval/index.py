@@ -1,4 +1,4 @@
-"""HybridIndex: the in-memory search index of one vector store (BM25 + exact vectors + fusion).
+"""HybridIndex: the in-memory search index of one vector store (BM25 + vectors + fusion).
 
 Thread-safe through one lock: searches and updates come from worker threads of one process.
 """
@@ -15,12 +15,19 @@ import numpy.typing as npt
 
 from assistantd.retrieval.fusion import HybridWeights, fuse
 from assistantd.retrieval.keyword import BM25Index, BM25Params
-from assistantd.retrieval.vectors import VectorIndex
+from assistantd.retrieval.vectors import DEFAULT_APPROXIMATE_FROM, VectorIndex
 
 # Removed chunks leave holes; compacting once they are a quarter of the slots bounds the waste
 # at a cost amortised over the removals.
 _COMPACT_FRACTION: Final = 0.25
 _COMPACT_MIN: Final = 1024
+# Large stores fuse only candidates: this many per result wanted from each side, at least
+# _MIN_CANDIDATES. A chunk outside both lists would need to beat the k-th fused score while
+# ranking below every candidate on both sides.
+_CANDIDATES_PER_RESULT: Final = 8
+_MIN_CANDIDATES: Final = 128
+# Past this many keyword contenders to rescore, one exact scan of everything is as cheap.
+_MAX_EXTRA_RESCORED: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +58,17 @@ class HybridIndex:
         *,
         bm25: BM25Params | None = None,
         weights: HybridWeights | None = None,
+        approximate_from: int | None = DEFAULT_APPROXIMATE_FROM,
+        background: bool = True,
     ) -> None:
+        """`approximate_from` and `background`: see `VectorIndex`."""
         self.dimensions = dimensions
         self.default_weights = weights or HybridWeights()
         self._lock = threading.RLock()
         self._keyword = BM25Index(bm25)
-        self._vectors = VectorIndex(dimensions)
+        self._vectors = VectorIndex(
+            dimensions, approximate_from=approximate_from, background=background
+        )
         self._slot_of: dict[str, int] = {}
         self._chunk_of: list[str | None] = []
         self._file_code_of_slot = np.zeros(0, dtype=np.int32)
@@ -68,6 +80,10 @@ class HybridIndex:
     def __len__(self) -> int:
         with self._lock:
             return len(self._slot_of)
+
+    def wait_until_built(self, timeout: float) -> bool:
+        """Wait for a background build of the clustered vector index; False on timeout."""
+        return self._vectors.wait_until_built(timeout)
 
     def file_ids(self) -> set[str]:
         with self._lock:
@@ -116,11 +132,14 @@ class HybridIndex:
         allowed_files: set[str] | None = None,
         score_threshold: float = 0.0,
         weights: HybridWeights | None = None,
+        exact: bool = False,
     ) -> list[Hit]:
         """The `k` best chunks scoring at least `score_threshold` (0..1) and above 0, best first.
 
         `query` feeds the keyword side (pass the rewritten query there), `query_vector` the
         vector side. `allowed_files` restricts the hits to those files (None: all files).
+        Large stores fuse only the candidates of both sides (the keyword side's best and the
+        clustered vector index's proposals, rescored exactly); `exact` fuses every chunk.
         """
         weights = weights or self.default_weights
         with self._lock:
@@ -129,11 +148,61 @@ class HybridIndex:
                 return []
             mask = self._allowed_slots(allowed_files)
             embedding_weight, text_weight = weights.normalised()
-            similarity = self._vectors_scores(query_vector, size, embedding_weight)
             keyword = self._keyword_scores(query, size, text_weight)
-            fused = fuse(similarity, keyword, weights)
-            fused[~mask] = -1.0
-            return self._top(fused, k, score_threshold)
+            wanted = max(_MIN_CANDIDATES, _CANDIDATES_PER_RESULT * k)
+            proposed = (
+                None
+                if exact or embedding_weight == 0
+                else self._vectors.candidates(query_vector, wanted, mask)
+            )
+            if proposed is None:
+                similarity = self._vectors_scores(query_vector, size, embedding_weight)
+                fused = fuse(similarity, keyword, weights)
+                fused[~mask] = -1.0
+                return self._top(np.arange(size), fused, k, score_threshold)
+            return self._fuse_candidates(
+                proposed, query_vector, keyword, mask, weights, k, score_threshold
+            )
+
+    def _fuse_candidates(
+        self,
+        proposed: npt.NDArray[np.int64],
+        query_vector: npt.NDArray[np.float32],
+        keyword: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_],
+        weights: HybridWeights,
+        k: int,
+        threshold: float,
+    ) -> list[Hit]:
+        """Fuse the vector side's proposals with every chunk whose keyword score alone could
+        still lift it into the top `k`: as exact as the proposals are complete.
+
+        A chunk that was not proposed is taken to be no more similar than the least similar
+        proposal (`floor`), so its fused score is at most `floor * w_e + keyword * w_t`.
+        """
+        embedding_weight, text_weight = weights.normalised()
+        similarity = self._vectors.scores_of(query_vector, proposed)
+        slots = np.union1d(proposed, _best(keyword, mask, len(proposed)))
+        fused = fuse(self._vectors.scores_of(query_vector, slots), keyword[slots], weights)
+        if text_weight > 0:
+            floor = max(float(similarity.min()), 0.0) if len(similarity) else 0.0
+            kth = float(np.partition(fused, -k)[-k]) if len(fused) >= k else 0.0
+            needed = (max(kth, threshold) - embedding_weight * floor) / text_weight
+            contenders = np.flatnonzero(mask & (keyword > max(needed, 0.0)))
+            extra = np.setdiff1d(contenders, slots, assume_unique=True)
+            if len(extra) > _MAX_EXTRA_RESCORED:
+                size = len(keyword)
+                similarity_all = self._vectors_scores(query_vector, size, embedding_weight)
+                every = fuse(similarity_all, keyword, weights)
+                every[~mask] = -1.0
+                return self._top(np.arange(size), every, k, threshold)
+            if len(extra):
+                slots = np.concatenate((slots, extra))
+                extra_fused = fuse(
+                    self._vectors.scores_of(query_vector, extra), keyword[extra], weights
+                )
+                fused = np.concatenate((fused, extra_fused))
+        return self._top(slots, fused, k, threshold)
 
     def _allowed_slots(self, allowed_files: set[str] | None) -> npt.NDArray[np.bool_]:
         """Live slots, of the allowed files only when given."""
@@ -159,18 +228,26 @@ class HybridIndex:
             return np.zeros(size, dtype=np.float32)
         return _fit(self._keyword.search(query).normalised(), size)
 
-    def _top(self, fused: npt.NDArray[np.float32], k: int, threshold: float) -> list[Hit]:
-        candidates = np.argpartition(-fused, k - 1)[:k] if k < len(fused) else np.arange(len(fused))
+    def _top(
+        self,
+        slots: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float32],
+        k: int,
+        threshold: float,
+    ) -> list[Hit]:
+        """The `k` best of `slots` by `scores` (aligned with them), best first, ties by slot."""
+        picked = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         # A score of 0 is no evidence at all (no shared word, no positive similarity).
-        score = fused[candidates]
-        candidates = candidates[(score >= threshold) & (score > 0)]
-        order = np.lexsort((candidates, -fused[candidates]))
+        value = scores[picked]
+        picked = picked[(value >= threshold) & (value > 0)]
+        order = np.lexsort((slots[picked], -scores[picked]))
         hits: list[Hit] = []
-        for slot in candidates[order]:
+        for position in picked[order]:
+            slot = int(slots[position])
             chunk_id = self._chunk_of[slot]
             assert chunk_id is not None
             code = int(self._file_code_of_slot[slot])
-            hits.append(Hit(chunk_id, self._file_names[code], float(fused[slot])))
+            hits.append(Hit(chunk_id, self._file_names[code], float(scores[position])))
         return hits
 
     def _file_code(self, file_id: str) -> int:
@@ -221,6 +298,16 @@ class HybridIndex:
         for slot, code in enumerate(self._file_code_of_slot.tolist()):
             self._slots_of_file.setdefault(self._file_names[code], []).append(slot)
         self._dead = 0
+
+
+def _best(
+    scores: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], count: int
+) -> npt.NDArray[np.int64]:
+    """The (up to) `count` slots with the highest positive `scores` where `mask` holds."""
+    eligible = np.flatnonzero(mask & (scores > 0))
+    if len(eligible) > count:
+        eligible = eligible[np.argpartition(-scores[eligible], count - 1)[:count]]
+    return eligible
 
 
 def _fit(scores: npt.NDArray[np.float32], size: int) -> npt.NDArray[np.float32]:

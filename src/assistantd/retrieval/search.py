@@ -19,12 +19,15 @@ from assistantd.retrieval.filters import matches
 from assistantd.retrieval.index import Hit, HybridIndex, IndexedChunk
 from assistantd.retrieval.pg_search import PgHit, PostgresSearch
 from assistantd.retrieval.query import rewrite_query
+from assistantd.retrieval.vectors import DEFAULT_APPROXIMATE_FROM
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Database
 from assistantd.store.tables import vector_stores
 from assistantd.wire.vector_stores import ComparisonFilter, CompoundFilter
 
 log = logging.getLogger("assistantd.retrieval")
+
+_BUILD_WAIT_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,10 @@ class Searcher:
                 if entry.index is None:
                     entry.index = HybridIndex(len(chunks[0].vector))
                 await asyncio.to_thread(entry.index.add, chunks)
+                if len(chunks) >= DEFAULT_APPROXIMATE_FROM:
+                    # A store loaded whole (first search after a start) is searched once its
+                    # clustered vector index exists, rather than beside the build for seconds.
+                    await asyncio.to_thread(entry.index.wait_until_built, _BUILD_WAIT_SECONDS)
             entry.files = current
             entry.version = int(version)
             log.info(
