@@ -64,12 +64,16 @@ class OpenAICompatibleProvider:
             async with self._client.chat.completions.with_streaming_response.create(
                 stream=True, **params
             ) as response:
+                done = False
                 async for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                    if done or not line.startswith("data:"):
                         continue  # blank separators, comments, `event:` lines
                     payload = line[5:].strip()
                     if payload == "[DONE]":
-                        return
+                        # Read on to the end of the body (it ends right here): a response left
+                        # unread closes its connection, and every turn paid a new TCP connect.
+                        done = True
+                        continue
                     chunk = orjson.loads(payload)
                     if isinstance(chunk, dict) and "error" in chunk:
                         raise ProviderError(
