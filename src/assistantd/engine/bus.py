@@ -21,10 +21,21 @@ class Subscription:
 
     async def next(self, timeout: float) -> Event | None:
         """The next event, or None after `timeout` seconds of silence."""
+        if not self.queue.empty():
+            return self.queue.get_nowait()
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
+            # Not wait_for: on Python 3.11 it wraps every wait in a new task.
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
         except TimeoutError:
             return None
+
+    def ready(self) -> list[Event]:
+        """The events already waiting, without waiting for more."""
+        events: list[Event] = []
+        while not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
 
     def close(self) -> None:
         self._bus.unsubscribe(self)

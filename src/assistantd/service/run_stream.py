@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from assistantd.engine.bus import Event, Subscription
 from assistantd.wire.runs import TERMINAL_RUN_STATUSES
@@ -15,8 +16,9 @@ _STREAM_END = frozenset(
 class RunStream:
     """Events for one streamed request: what happened before following began, then live ones.
 
-    Yields `(event, data)` pairs, `None` for a keep-alive pause, and ends after the run stops
-    or needs the client, with `done`. A failed run adds an `error` event first.
+    Yields batches of `(event, data)` pairs (the events that were ready together, so they can
+    leave in one write), `None` for a keep-alive pause, and ends after the run stops or needs
+    the client, with `done`. A failed run adds an `error` event first.
     """
 
     def __init__(
@@ -26,32 +28,44 @@ class RunStream:
         self._subscription = subscription
         self._keepalive = keepalive_seconds
 
-    async def events(self) -> AsyncIterator[Event | None]:
+    async def batches(self) -> AsyncIterator[list[Event] | None]:
         try:
-            for event in self._initial:
-                yield event
+            if self._initial:
+                yield list(self._initial)
             while True:
                 live = await self._subscription.next(self._keepalive)
                 if live is None:
                     yield None
                     continue
-                yield live
-                name, data = live
-                if name in _STREAM_END:
-                    if name == "thread.run.failed":
-                        error = data.get("last_error") or {}
-                        yield (
-                            "error",
-                            {
-                                "error": {
-                                    "message": error.get("message", "The run failed."),
-                                    "type": "server_error",
-                                    "param": None,
-                                    "code": error.get("code"),
-                                }
-                            },
-                        )
-                    yield ("done", "[DONE]")
-                    return
+                batch: list[Event] = []
+                for event in (live, *self._subscription.ready()):
+                    batch.append(event)
+                    name, data = event
+                    if name in _STREAM_END:
+                        batch.extend(_ending(name, data))
+                        yield batch
+                        return
+                yield batch
         finally:
             self._subscription.close()
+
+
+def _ending(name: str, data: Any) -> list[Event]:
+    """What follows the run's last event: `error` for a failed run, then `done`."""
+    if name != "thread.run.failed":
+        return [("done", "[DONE]")]
+    error = data.get("last_error") or {}
+    return [
+        (
+            "error",
+            {
+                "error": {
+                    "message": error.get("message", "The run failed."),
+                    "type": "server_error",
+                    "param": None,
+                    "code": error.get("code"),
+                }
+            },
+        ),
+        ("done", "[DONE]"),
+    ]
