@@ -13,7 +13,8 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from assistantd.store import jobs as job_store
@@ -29,6 +30,15 @@ JobHandler = Callable[[str, int], Coroutine[Any, Any, None]]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass
+class Handoff:
+    """How a job being enqueued in this process will reach a worker (`WorkerPool.handoff`)."""
+
+    owner: str | None = None  # set: enqueue the job already claimed by this owner
+    slot_held: bool = False  # a pool slot is reserved for it
+    started: bool = False
 
 
 class WorkerPool:
@@ -70,9 +80,34 @@ class WorkerPool:
         """A job was enqueued in this process: look for work now rather than at the next poll."""
         self._wake.set()
 
-    def execute_claimed(self, job_id: str, ref_id: str) -> None:
-        """Run a job this process enqueued already claimed (streams need their run here)."""
-        self._spawn(job_id, ref_id, attempts=1, slot_held=False)
+    @contextlib.asynccontextmanager
+    async def handoff(self, *, here: bool) -> AsyncIterator[Handoff]:
+        """Decide how a job this process is about to enqueue reaches a worker.
+
+        It is enqueued already claimed by this pool (`Handoff.owner`) when it must run here
+        (`here`: a stream follows it) or when a slot is free now: that saves the claim query
+        and the claim loop's round. Otherwise it is left `queued` for the claim loop. Call
+        `dispatch` once the job is committed; a slot taken for a job never started is given back.
+        """
+        handoff = Handoff()
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: never waits
+            handoff.slot_held = True
+        if here or handoff.slot_held:
+            handoff.owner = self.owner
+        try:
+            yield handoff
+        finally:
+            if handoff.slot_held and not handoff.started:
+                self._slots.release()
+
+    def dispatch(self, handoff: Handoff, job_id: str, ref_id: str) -> None:
+        """Run the job of a committed `handoff` here, or wake the claim loop for it."""
+        if handoff.owner is None:
+            self.wake()
+            return
+        handoff.started = True
+        self._spawn(job_id, ref_id, attempts=1, slot_held=handoff.slot_held)
 
     async def _claim_loop(self) -> None:
         while True:

@@ -13,7 +13,7 @@ from typing import Any
 
 from assistantd.clock import Clock
 from assistantd.engine.bus import Event, EventBus
-from assistantd.engine.worker import RUN_JOB, WorkerPool
+from assistantd.engine.worker import RUN_JOB, Handoff, WorkerPool
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
@@ -85,29 +85,33 @@ class RunService:
         _check_include(include)
         now = self._clock()
         run_id = new_id("run")
-        async with self._db.write() as conn:
-            assistant = await self._assistant(conn, caller, body.assistant_id)
-            if not await run_store.lock_thread(conn, caller.project_id, thread_id):
-                raise not_found("thread", thread_id)
-            active = await run_store.active_run_id(conn, thread_id)
-            if active is not None:
-                raise InvalidRequestError(f"Thread {thread_id} already has an active run {active}.")
-            row = self._run_row(caller, run_id, thread_id, assistant, body, now, include)
-            queued = False
-            if body.additional_messages:
-                added = [
-                    new_message_row(caller.project_id, thread_id, message, now)
-                    for message in body.additional_messages
-                ]
-                await self._messages.insert_many(conn, added)
-                queued = await self._resources.index_attachments(
-                    conn, caller.project_id, thread_id, added
-                )
-            await self._runs.insert(conn, row)
-            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
-        if queued:
-            self._resources.wake()
-        return self._started(row, job_id, stream=bool(body.stream), initial=[], created=True)
+        stream = bool(body.stream)
+        async with self._pool.handoff(here=stream) as handoff:
+            async with self._db.write() as conn:
+                assistant = await self._assistant(conn, caller, body.assistant_id)
+                if not await run_store.lock_thread(conn, caller.project_id, thread_id):
+                    raise not_found("thread", thread_id)
+                active = await run_store.active_run_id(conn, thread_id)
+                if active is not None:
+                    raise InvalidRequestError(
+                        f"Thread {thread_id} already has an active run {active}."
+                    )
+                row = self._run_row(caller, run_id, thread_id, assistant, body, now, include)
+                queued = False
+                if body.additional_messages:
+                    added = [
+                        new_message_row(caller.project_id, thread_id, message, now)
+                        for message in body.additional_messages
+                    ]
+                    await self._messages.insert_many(conn, added)
+                    queued = await self._resources.index_attachments(
+                        conn, caller.project_id, thread_id, added
+                    )
+                await self._runs.insert(conn, row)
+                job_id = await self._enqueue(conn, run_id, now, handoff)
+            if queued:
+                self._resources.wake()
+            return self._started(row, job_id, handoff, stream=stream, initial=[], created=True)
 
     async def create_thread_and_run(
         self, caller: Caller, body: ThreadAndRunCreate
@@ -127,32 +131,34 @@ class RunService:
             new_message_row(caller.project_id, thread_id, message, now)
             for message in (thread_body.messages if thread_body else [])
         ]
-        async with self._db.write() as conn:
-            assistant = await self._assistant(conn, caller, body.assistant_id)
-            row = self._run_row(caller, run_id, thread_id, assistant, body, now, [])
-            if body.tool_resources is not None:
-                row["tool_resources"] = await self._resources.check_resources(
-                    conn, caller.project_id, body.tool_resources
+        stream = bool(body.stream)
+        async with self._pool.handoff(here=stream) as handoff:
+            async with self._db.write() as conn:
+                assistant = await self._assistant(conn, caller, body.assistant_id)
+                row = self._run_row(caller, run_id, thread_id, assistant, body, now, [])
+                if body.tool_resources is not None:
+                    row["tool_resources"] = await self._resources.check_resources(
+                        conn, caller.project_id, body.tool_resources
+                    )
+                thread_row["tool_resources"] = await self._resources.create_resources(
+                    conn,
+                    caller.project_id,
+                    thread_body.tool_resources if thread_body else None,
+                    "thread.tool_resources",
                 )
-            thread_row["tool_resources"] = await self._resources.create_resources(
-                conn,
-                caller.project_id,
-                thread_body.tool_resources if thread_body else None,
-                "thread.tool_resources",
-            )
-            await self._threads.insert(conn, thread_row)
-            await self._messages.insert_many(conn, message_rows)
-            await self._resources.index_attachments(
-                conn, caller.project_id, thread_id, message_rows
-            )
-            thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
-            await self._runs.insert(conn, row)
-            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
-        self._resources.wake()
-        created: list[Event] = [
-            ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
-        ]
-        return self._started(row, job_id, stream=bool(body.stream), initial=created, created=True)
+                await self._threads.insert(conn, thread_row)
+                await self._messages.insert_many(conn, message_rows)
+                await self._resources.index_attachments(
+                    conn, caller.project_id, thread_id, message_rows
+                )
+                thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
+                await self._runs.insert(conn, row)
+                job_id = await self._enqueue(conn, run_id, now, handoff)
+            self._resources.wake()
+            created: list[Event] = [
+                ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
+            ]
+            return self._started(row, job_id, handoff, stream=stream, initial=created, created=True)
 
     def _run_row(
         self,
@@ -231,14 +237,14 @@ class RunService:
             raise not_found("assistant", assistant_id)
         return assistant
 
-    async def _enqueue(self, conn: Conn, run_id: str, now: int, *, stream: bool) -> str:
-        if stream:
+    async def _enqueue(self, conn: Conn, run_id: str, now: int, handoff: Handoff) -> str:
+        if handoff.owner is not None:
             return await job_store.enqueue(
                 conn,
                 RUN_JOB,
                 run_id,
                 now,
-                owner=self._pool.owner,
+                owner=handoff.owner,
                 lease_until_ms=self._pool.lease_until(),
             )
         return await job_store.enqueue(conn, RUN_JOB, run_id, now)
@@ -247,6 +253,7 @@ class RunService:
         self,
         row: dict[str, Any],
         job_id: str,
+        handoff: Handoff,
         *,
         stream: bool,
         initial: list[Event],
@@ -258,7 +265,7 @@ class RunService:
         not created again."""
         run = run_from_row(row)
         if not stream:
-            self._pool.wake()
+            self._pool.dispatch(handoff, job_id, row["id"])
             return run
         subscription = self._bus.subscribe(row["id"])
         payload = run.model_dump(mode="json")
@@ -266,7 +273,7 @@ class RunService:
         if created:
             events.append(("thread.run.created", payload))
         events.append(("thread.run.queued", payload))
-        self._pool.execute_claimed(job_id, row["id"])
+        self._pool.dispatch(handoff, job_id, row["id"])
         return RunStream(events, subscription, self._settings.keepalive_seconds)
 
     # --- read -------------------------------------------------------------------------------
@@ -387,62 +394,68 @@ class RunService:
         self, caller: Caller, thread_id: str, run_id: str, body: SubmitToolOutputs
     ) -> Run | RunStream:
         now = self._clock()
-        async with self._db.write() as conn:
-            row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
-            if row is None:
-                raise await self._missing(conn, caller, thread_id, run_id)
-            if row["status"] != "requires_action":
-                raise InvalidRequestError(
-                    f"Runs in status '{row['status']}' do not accept tool outputs."
+        stream = bool(body.stream)
+        async with self._pool.handoff(here=stream) as handoff:
+            async with self._db.write() as conn:
+                row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
+                if row is None:
+                    raise await self._missing(conn, caller, thread_id, run_id)
+                if row["status"] != "requires_action":
+                    raise InvalidRequestError(
+                        f"Runs in status '{row['status']}' do not accept tool outputs."
+                    )
+                if now >= row["expires_at"]:
+                    raise InvalidRequestError(
+                        f"Run {run_id} has expired and no longer accepts tool outputs."
+                    )
+                pending: list[str] = [
+                    c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]
+                ]
+                given = [output.tool_call_id for output in body.tool_outputs]
+                if sorted(given) != sorted(pending):
+                    raise InvalidRequestError(
+                        f"Expected tool outputs for call ids {pending}, got {given}. Submit every "
+                        "pending call's output exactly once, in one request.",
+                        param="tool_outputs",
+                    )
+                outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
+                open_step = next(
+                    s
+                    for s in await run_store.steps_of(conn, run_id)
+                    if s["type"] == "tool_calls" and s["status"] == "in_progress"
                 )
-            if now >= row["expires_at"]:
-                raise InvalidRequestError(
-                    f"Run {run_id} has expired and no longer accepts tool outputs."
+                details = dict(open_step["step_details"])
+                details["tool_calls"] = [
+                    {**c, "function": {**c["function"], "output": outputs[c["id"]]}}
+                    if c["id"] in outputs
+                    else c
+                    for c in details["tool_calls"]
+                ]
+                step = await run_store.set_step(
+                    conn,
+                    open_step["id"],
+                    {"step_details": details, "status": "completed", "completed_at": now},
                 )
-            pending: list[str] = [
-                c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]
+                row = await run_store.set_run(
+                    conn,
+                    run_id,
+                    {"status": "queued", "required_action": None},
+                    "requires_action",
+                )
+                assert row is not None
+                assert step is not None
+                job_id = await self._enqueue(conn, run_id, now, handoff)
+            completed: list[Event] = [
+                ("thread.run.step.completed", step_from_row(step).model_dump(mode="json"))
             ]
-            given = [output.tool_call_id for output in body.tool_outputs]
-            if sorted(given) != sorted(pending):
-                raise InvalidRequestError(
-                    f"Expected tool outputs for call ids {pending}, got {given}. Submit every "
-                    "pending call's output exactly once, in one request.",
-                    param="tool_outputs",
+            if stream:
+                return self._started(
+                    dict(row), job_id, handoff, stream=True, initial=completed, created=False
                 )
-            outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
-            open_step = next(
-                s
-                for s in await run_store.steps_of(conn, run_id)
-                if s["type"] == "tool_calls" and s["status"] == "in_progress"
+            self._bus.publish(run_id, *completed[0])
+            return self._started(
+                dict(row), job_id, handoff, stream=False, initial=[], created=False
             )
-            details = dict(open_step["step_details"])
-            details["tool_calls"] = [
-                {**c, "function": {**c["function"], "output": outputs[c["id"]]}}
-                if c["id"] in outputs
-                else c
-                for c in details["tool_calls"]
-            ]
-            step = await run_store.set_step(
-                conn,
-                open_step["id"],
-                {"step_details": details, "status": "completed", "completed_at": now},
-            )
-            row = await run_store.set_run(
-                conn,
-                run_id,
-                {"status": "queued", "required_action": None},
-                "requires_action",
-            )
-            assert row is not None
-            assert step is not None
-            job_id = await self._enqueue(conn, run_id, now, stream=bool(body.stream))
-        completed: list[Event] = [
-            ("thread.run.step.completed", step_from_row(step).model_dump(mode="json"))
-        ]
-        if body.stream:
-            return self._started(dict(row), job_id, stream=True, initial=completed, created=False)
-        self._bus.publish(run_id, *completed[0])
-        return self._started(dict(row), job_id, stream=False, initial=[], created=False)
 
 
 def _check_include(include: Sequence[str]) -> None:
