@@ -58,6 +58,10 @@ class EventBus:
             if not listeners:
                 del self._subscribers[subscription.run_id]
 
+    def listening(self, run_id: str) -> bool:
+        """Whether any stream follows the run (publishers may skip building events if not)."""
+        return run_id in self._subscribers
+
     def publish(self, run_id: str, event: str, data: Any) -> None:
         for subscription in self._subscribers.get(run_id, ()):
             subscription.queue.put_nowait((event, data))

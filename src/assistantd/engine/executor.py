@@ -178,8 +178,12 @@ class RunExecutor:
                 },
             )
             return
+        # The first turn uses the row just written rather than reading it back; a cancel
+        # meanwhile reaches the turn through the bus.
+        fresh: Mapping[Any, Any] | None = run
         for _ in range(self._config.max_turns):
-            outcome = await self._turn(run_id, resolved)
+            outcome = await self._turn(run_id, resolved, fresh)
+            fresh = None
             if outcome != "continue":
                 return
         await self._end(
@@ -191,11 +195,13 @@ class RunExecutor:
             },
         )
 
-    async def _turn(self, run_id: str, resolved: Any) -> str:
-        """One model call. Returns "continue" to call the model again, else "done"."""
+    async def _turn(self, run_id: str, resolved: Any, run: Mapping[Any, Any] | None) -> str:
+        """One model call (`run`: the run's current row, if the caller has it). Returns
+        "continue" to call the model again, else "done"."""
         route, provider = resolved
         async with self._db.read() as conn:
-            run = await run_store.get_run(conn, run_id)
+            if run is None:
+                run = await run_store.get_run(conn, run_id)
             if run is None:
                 return "done"
             thread_rows = await run_store.thread_messages(conn, run["thread_id"])
@@ -322,7 +328,7 @@ class RunExecutor:
                         await self._on_text(run, turn, delta.content)
                     for call in delta.tool_calls:
                         await self._on_tool_call(run, turn, call)
-                    if delta.content or delta.tool_calls:
+                    if (delta.content or delta.tool_calls) and self._bus.listening(run["id"]):
                         # Let the streams send this fragment now: SQLite calls never yield, so
                         # a burst of chunks would otherwise be held until the turn is written.
                         await asyncio.sleep(0)
@@ -388,6 +394,8 @@ class RunExecutor:
     ) -> None:
         """A text delta: the fragment and the annotations it completed (indices continue the
         message's annotation list). The text part follows the message's image parts."""
+        if not self._bus.listening(run["id"]):
+            return
         text: dict[str, Any] = {} if fragment is None else {"value": fragment}
         if first or cited:
             before = len(turn.citations.annotations) - len(cited)
@@ -865,14 +873,20 @@ class RunExecutor:
 
     # --- publishing -------------------------------------------------------------------------
 
+    # An object is converted only when a stream follows the run: most runs are polled, and
+    # building and dumping the wire models was a measurable share of a run's CPU.
+
     def _publish_run(self, row: Mapping[Any, Any], event: str) -> None:
-        self._bus.publish(row["id"], event, run_from_row(row).model_dump(mode="json"))
+        if self._bus.listening(row["id"]):
+            self._bus.publish(row["id"], event, run_from_row(row).model_dump(mode="json"))
 
     def _publish_step(self, row: Mapping[Any, Any], event: str) -> None:
-        self._bus.publish(row["run_id"], event, step_from_row(row).model_dump(mode="json"))
+        if self._bus.listening(row["run_id"]):
+            self._bus.publish(row["run_id"], event, step_from_row(row).model_dump(mode="json"))
 
     def _publish_message(self, row: Mapping[Any, Any], event: str) -> None:
-        self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
+        if self._bus.listening(row["run_id"]):
+            self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
 
 
 def _parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
