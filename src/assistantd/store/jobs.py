@@ -85,18 +85,28 @@ async def claim_next(
     return (await conn.execute(_CLAIM[skip_locked], params)).mappings().first()
 
 
+# Built once, like the claim: every job is renewed and finished (building costs more than
+# running them on SQLite).
+_RENEW = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.owner == bindparam("job_owner"),
+        jobs.c.status == "running",
+    )
+    .values(lease_until_ms=bindparam("new_lease_until_ms"))
+)
+_FINISH = delete(jobs).where(jobs.c.id == bindparam("job_id"))
+
+
 async def renew(conn: Conn, job_id: str, owner: str, lease_until_ms: int) -> bool:
     """Extend the lease; False means the job is no longer ours (reclaimed or finished)."""
-    query = (
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status == "running")
-        .values(lease_until_ms=lease_until_ms)
-    )
-    return bool((await conn.execute(query)).rowcount)
+    params = {"job_id": job_id, "job_owner": owner, "new_lease_until_ms": lease_until_ms}
+    return bool((await conn.execute(_RENEW, params)).rowcount)
 
 
 async def finish(conn: Conn, job_id: str) -> None:
-    await conn.execute(delete(jobs).where(jobs.c.id == job_id))
+    await conn.execute(_FINISH, {"job_id": job_id})
 
 
 async def release(conn: Conn, job_id: str, owner: str) -> None:
