@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def wait_for_batch(client: openai.OpenAI, store_id: str, batch_id: str) -> None:
         batch = client.vector_stores.file_batches.retrieve(batch_id, vector_store_id=store_id)
         if batch.file_counts.in_progress == 0:
             return
-        time.sleep(0.2)
+        time.sleep(0.5)  # the SDK's pollers wait 1 s; counting 1,400 files is not free
 
 
 def ingest(client: openai.OpenAI, collection: Collection) -> tuple[str, dict[str, str], float]:
@@ -122,14 +123,25 @@ def as_document(title: str, text: str) -> str:
     return f"{title}\n\n{body}"
 
 
-def raw_throughput(texts: list[str]) -> float:
-    """Chunks/s of the embedding model alone, in this process, on the same chunks."""
+def raw_throughput(texts: list[str]) -> dict[str, float]:
+    """Chunks/s of the embedding model alone, in this process, on these chunks in batches of
+    128, two ways: one batch at a time on two threads, and two single-threaded batches at once
+    (what the server does). The ratio is taken against the faster."""
+    results: dict[str, float] = {}
+    batches = [texts[start : start + 128] for start in range(0, len(texts), 128)]
     model = MiniLMEmbedder(threads=2)
     model.embed_documents(texts[:64])  # warm up
     started = time.perf_counter()
-    for start in range(0, len(texts), 128):
-        model.embed_documents(texts[start : start + 128])
-    return len(texts) / (time.perf_counter() - started)
+    for batch in batches:
+        model.embed_documents(batch)
+    results["1 batch x 2 threads"] = len(texts) / (time.perf_counter() - started)
+    single = MiniLMEmbedder(threads=1)
+    single.embed_documents(texts[:64])
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(single.embed_documents, batches))
+    results["2 batches x 1 thread"] = len(texts) / (time.perf_counter() - started)
+    return results
 
 
 def server_ms(response: object) -> float | None:
@@ -171,25 +183,38 @@ def percentiles(values: list[float]) -> str:
 
 def quality(data: Path) -> None:
     collection = load_cranfield(data)
-    with tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder:
-        with serve(Path(folder)) as base_url:
-            client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=600)
-            store_id, docno_of, elapsed = ingest(client, collection)
-            runs, wall, server = run_queries(client, store_id, collection, docno_of)
-        chunk_texts = [
-            piece.text
-            for _docno, title, text in collection.docs
-            for piece in chunk_text(as_document(title, text), ChunkingSpec(800, 400))
-        ]
+    chunk_texts = [
+        piece.text
+        for _docno, title, text in collection.docs
+        for piece in chunk_text(as_document(title, text), ChunkingSpec(800, 400))
+    ]
+    # The model alone, on every third chunk (the same length mix), before and after the
+    # ingestion: the machine's speed drifts by 10-20% over minutes, so one side alone misleads.
+    sample = chunk_texts[::3]
+    raw_before = raw_throughput(sample)
+    with (
+        tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder,
+        serve(Path(folder)) as base_url,
+    ):
+        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=600)
+        store_id, docno_of, elapsed = ingest(client, collection)
+        raw_after = raw_throughput(sample)
+        runs, wall, server = run_queries(client, store_id, collection, docno_of)
     scores = evaluate(runs, collection.qrels, "all")
     print(f"quality through the API: {scores}   (target nDCG@10 >= {TARGET_NDCG})")
     print(f"  odd queries:  {evaluate(runs, collection.qrels, 'odd')}")
     print(f"  even queries: {evaluate(runs, collection.qrels, 'even')}")
     ingest_rate = len(chunk_texts) / elapsed
-    raw = raw_throughput(chunk_texts)
+    raw = {name: (raw_before[name] + raw_after[name]) / 2 for name in raw_before}
+    best = max(raw.values())
+    shown = ", ".join(
+        f"{name} {raw_before[name]:.1f} before / {raw_after[name]:.1f} after" for name in raw
+    )
+    print(f"raw model chunks/s: {shown}")
     print(
-        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {raw:.1f} chunks/s: "
-        f"ratio {ingest_rate / raw:.2f} (target >= {TARGET_INGEST_RATIO})"
+        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {best:.1f} chunks/s (the faster way, "
+        f"mean of before and after): ratio {ingest_rate / best:.2f} "
+        f"(target >= {TARGET_INGEST_RATIO})"
     )
     print(f"search wall   {percentiles(wall)}")
     if server:

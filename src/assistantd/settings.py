@@ -100,8 +100,10 @@ class Settings(BaseSettings):
     # Files, vector stores and file_search.
     files_dir: Path | None = Field(default=None, description="default: <data_dir>/files")
     max_upload_mb: int = Field(default=512, ge=1, le=512, description="largest file upload")
-    ingest_workers: int = Field(default=128, ge=1, le=1024, description="files ingested at once")
-    embedding_threads: int = Field(default=2, ge=1, le=64, description="CPU threads for embedding")
+    ingest_workers: int = Field(default=256, ge=1, le=1024, description="files ingested at once")
+    embedding_threads: int = Field(
+        default=2, ge=1, le=64, description="CPU threads (and batches at once) for embedding"
+    )
     # Embeddings from an OpenAI-compatible /embeddings upstream instead of the local model.
     embedding_base_url: str | None = None
     embedding_api_key: str | None = None

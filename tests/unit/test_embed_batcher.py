@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,3 +55,35 @@ def test_a_model_failure_reaches_every_waiting_request() -> None:
 
     outcomes = asyncio.run(main())
     assert [(type(o), str(o)) for o in outcomes] == [(RuntimeError, "model broke")] * 2
+
+
+class SlowEmbedder(CountingEmbedder):
+    """Records how many calls overlap (each takes 50 ms in a worker thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        time.sleep(0.05)
+        with self._lock:
+            self.running -= 1
+        return super().embed_documents(texts)
+
+
+def test_parallel_batches_overlap_up_to_the_limit() -> None:
+    model = SlowEmbedder()
+    batcher = EmbeddingBatcher(model, max_batch=2, parallel=2)
+
+    async def main() -> list[npt.NDArray[np.float32]]:
+        return await asyncio.gather(*(batcher.embed(["a" * n]) for n in range(1, 11)))
+
+    results = asyncio.run(main())
+    assert [r[0, 0] for r in results] == list(range(1, 11))
+    assert model.most_at_once == 2
+    assert sorted(len(call) for call in model.calls) == [2] * 5

@@ -1,6 +1,7 @@
 """Embeds the chunks of concurrent ingestion jobs together. The model does far more texts per
 second on a batch than on one small file's single chunk, so small files would otherwise
-ingest at a fraction of its speed; one batch at a time also keeps it from fighting itself."""
+ingest at a fraction of its speed. A fixed number of batches at a time keeps it from
+fighting itself."""
 
 from __future__ import annotations
 
@@ -18,18 +19,26 @@ Vectors = npt.NDArray[np.float32]
 
 
 class EmbeddingBatcher:
-    def __init__(self, embedder: Embedder, *, max_batch: int = 128) -> None:
+    """`parallel` batches are embedded at once (see `LazyMiniLM`); each takes the texts
+    waiting when it starts, up to `max_batch`."""
+
+    def __init__(self, embedder: Embedder, *, max_batch: int = 128, parallel: int = 1) -> None:
+        if parallel < 1:
+            raise ValueError("parallel must be at least 1")
         self._embedder = embedder
         self._max_batch = max_batch
+        self._parallel = parallel
         self._pending: deque[tuple[list[str], asyncio.Future[Vectors]]] = deque()
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         """Vectors of `texts` (one call's texts are never split across batches)."""
         future: asyncio.Future[Vectors] = asyncio.get_running_loop().create_future()
         self._pending.append((list(texts), future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="assistantd-embed")
+        if len(self._workers) < self._parallel:
+            worker = asyncio.create_task(self._drain(), name="assistantd-embed")
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
         return await future
 
     async def _drain(self) -> None:

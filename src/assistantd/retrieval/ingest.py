@@ -62,13 +62,14 @@ class Ingestor:
         clock: Clock,
         *,
         max_attempts: int = 3,
+        parallel_batches: int = 1,
     ) -> None:
         self._db = db
         self._blobs = blobs
         self._clock = clock
         self._max_attempts = max_attempts
         # Chunks of files ingested at once are embedded together, one batch at a time.
-        self._batcher = EmbeddingBatcher(embedder)
+        self._batcher = EmbeddingBatcher(embedder, parallel=parallel_batches)
 
     async def __call__(self, ref: str, attempts: int) -> None:
         store_id, file_id = parse_ingest_ref(ref)

@@ -1,5 +1,11 @@
 """The local embedding model, loaded on first use: a server that never ingests or searches
-files never pays its start-up time or memory."""
+files never pays its start-up time or memory.
+
+Two sessions of the same model: documents go through single-threaded runs, several at once
+(the ingestion batcher makes one per embedding thread: independent batches, so the event loop
+taking a core slows one batch rather than stalling both halves of every operator), and queries
+through one multi-threaded session whose threads spin only while it runs (a short query is
+latency, not throughput)."""
 
 from __future__ import annotations
 
@@ -18,17 +24,20 @@ class LazyMiniLM:
 
     def __init__(self, *, threads: int) -> None:
         self._threads = threads
-        self._model: MiniLMEmbedder | None = None
+        self._documents: MiniLMEmbedder | None = None
+        self._queries: MiniLMEmbedder | None = None
         self._lock = threading.Lock()
 
-    def _loaded(self) -> MiniLMEmbedder:
-        with self._lock:
-            if self._model is None:
-                self._model = MiniLMEmbedder(threads=self._threads)
-            return self._model
-
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        return self._loaded().embed_documents(texts)
+        with self._lock:
+            if self._documents is None:
+                self._documents = MiniLMEmbedder(threads=1)
+            model = self._documents
+        return model.embed_documents(texts)
 
     def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        return self._loaded().embed_query(text)
+        with self._lock:
+            if self._queries is None:
+                self._queries = MiniLMEmbedder(threads=self._threads, spin=True)
+            model = self._queries
+        return model.embed_query(text)

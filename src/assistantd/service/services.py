@@ -164,7 +164,15 @@ def build_engine(settings: Settings, db: Database, bus: EventBus, clock: Clock) 
     ingest_pool = WorkerPool(
         db,
         INGEST_JOB,
-        Ingestor(db, blobs, embedder, clock),
+        Ingestor(
+            db,
+            blobs,
+            embedder,
+            clock,
+            # One single-threaded batch per embedding thread (see LazyMiniLM); an embeddings
+            # upstream gets as many requests at once.
+            parallel_batches=settings.embedding_threads,
+        ),
         concurrency=settings.ingest_workers,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,

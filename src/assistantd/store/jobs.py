@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    union_all,
+    update,
+)
 
 from assistantd.ids import new_id
 from assistantd.store.database import Conn
@@ -51,19 +61,38 @@ _CLAIMABLE = or_(
 )
 
 
-def _claim(skip_locked: bool) -> Any:
-    """One statement: the claim is the UPDATE of the row the subquery picked."""
-    candidate = (
-        select(jobs.c.id)
-        .where(jobs.c.kind == bindparam("job_kind"), _CLAIMABLE)
+def _oldest(*conditions: Any) -> Any:
+    return (
+        select(jobs.c.id, jobs.c.seq)
+        .where(jobs.c.kind == bindparam("job_kind"), *conditions)
         .order_by(jobs.c.seq)
         .limit(1)
+        .subquery()
     )
+
+
+def _claim(skip_locked: bool) -> Any:
+    """One statement: the claim is the UPDATE of the row the subquery picked."""
     if skip_locked:
-        candidate = candidate.with_for_update(skip_locked=True)
+        candidate = (
+            select(jobs.c.id)
+            .where(jobs.c.kind == bindparam("job_kind"), _CLAIMABLE)
+            .order_by(jobs.c.seq)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    else:
+        # SQLite plans the OR above as a scan of every job of the kind plus a sort (0.7 ms at
+        # 1,500 queued files); the oldest of each branch is one index probe each.
+        queued = _oldest(jobs.c.status == "queued")
+        expired = _oldest(jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms"))
+        both = union_all(select(queued.c.id, queued.c.seq), select(expired.c.id, expired.c.seq))
+        either = both.subquery()
+        candidate = select(either.c.id).order_by(either.c.seq).limit(1).scalar_subquery()
     return (
         update(jobs)
-        .where(jobs.c.id == candidate.scalar_subquery())
+        .where(jobs.c.id == candidate)
         .values(
             status="running",
             owner=bindparam("owner"),
