@@ -206,13 +206,13 @@ class HybridIndex:
 
     def _allowed_slots(self, allowed_files: set[str] | None) -> npt.NDArray[np.bool_]:
         """Live slots, of the allowed files only when given."""
+        if allowed_files is None:
+            live: npt.NDArray[np.bool_] = self._file_code_of_slot >= 0  # dead slots hold -1
+            return live
         # Indexed by file code + 1, so that the -1 of dead slots reads entry 0 (False).
         allowed = np.zeros(len(self._file_names) + 1, dtype=bool)
-        if allowed_files is None:
-            allowed[1:] = True
-        else:
-            codes = [self._file_codes[f] for f in allowed_files if f in self._file_codes]
-            allowed[np.asarray(codes, dtype=np.int64) + 1] = True
+        codes = [self._file_codes[f] for f in allowed_files if f in self._file_codes]
+        allowed[np.asarray(codes, dtype=np.int64) + 1] = True
         mask: npt.NDArray[np.bool_] = allowed[self._file_code_of_slot + 1]
         return mask
 
