@@ -76,10 +76,16 @@ class Searcher:
         """The best chunks across the stores, best first, scores in 0..1."""
         started = time.perf_counter()
         text_query = rewrite_query(query) if rewrite else query
-        vector = await asyncio.to_thread(self._embedder.embed_query, query)
+        # The query is embedded while the stores' indexes are brought up to date.
+        embedding = asyncio.ensure_future(asyncio.to_thread(self._embedder.embed_query, query))
+        try:
+            entries = [await self._synced(store_id) for store_id in store_ids]
+        except BaseException:
+            embedding.cancel()
+            raise
+        vector = await embedding
         found: list[tuple[float, str, int, _StoreIndex]] = []
-        for store_id in store_ids:
-            entry = await self._synced(store_id)
+        for store_id, entry in zip(store_ids, entries, strict=True):
             allowed = {
                 file_id
                 for file_id, row in entry.files.items()
