@@ -189,7 +189,7 @@ def quality(data: Path) -> None:
         for piece in chunk_text(as_document(title, text), ChunkingSpec(800, 400))
     ]
     # The model alone, on every third chunk (the same length mix), before and after the
-    # ingestion: the machine's speed drifts by 10-20% over minutes, so one side alone misleads.
+    # ingestion: the machine's speed drifts by 10-20% over minutes; the fastest figure counts.
     sample = chunk_texts[::3]
     raw_before = raw_throughput(sample)
     with (
@@ -205,15 +205,15 @@ def quality(data: Path) -> None:
     print(f"  odd queries:  {evaluate(runs, collection.qrels, 'odd')}")
     print(f"  even queries: {evaluate(runs, collection.qrels, 'even')}")
     ingest_rate = len(chunk_texts) / elapsed
-    raw = {name: (raw_before[name] + raw_after[name]) / 2 for name in raw_before}
-    best = max(raw.values())
+    # The most demanding baseline: the fastest the model alone was seen going.
+    best = max(*raw_before.values(), *raw_after.values())
     shown = ", ".join(
-        f"{name} {raw_before[name]:.1f} before / {raw_after[name]:.1f} after" for name in raw
+        f"{name} {raw_before[name]:.1f} before / {raw_after[name]:.1f} after" for name in raw_before
     )
     print(f"raw model chunks/s: {shown}")
     print(
-        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {best:.1f} chunks/s (the faster way, "
-        f"mean of before and after): ratio {ingest_rate / best:.2f} "
+        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {best:.1f} chunks/s (the fastest "
+        f"figure above): ratio {ingest_rate / best:.2f} "
         f"(target >= {TARGET_INGEST_RATIO})"
     )
     print(f"search wall   {percentiles(wall)}")
