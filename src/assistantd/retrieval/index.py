@@ -15,17 +15,15 @@ import numpy.typing as npt
 
 from assistantd.retrieval.fusion import HybridWeights, fuse
 from assistantd.retrieval.keyword import BM25Index, BM25Params
-from assistantd.retrieval.vectors import DEFAULT_APPROXIMATE_FROM, VectorIndex
+from assistantd.retrieval.vectors import DEFAULT_APPROXIMATE_FROM, MIN_CANDIDATES, VectorIndex
 
 # Removed chunks leave holes; compacting once they are a quarter of the slots bounds the waste
 # at a cost amortised over the removals.
 _COMPACT_FRACTION: Final = 0.25
 _COMPACT_MIN: Final = 1024
 # Large stores fuse only candidates: this many per result wanted from each side, at least
-# _MIN_CANDIDATES. A chunk outside both lists would need to beat the k-th fused score while
-# ranking below every candidate on both sides.
+# MIN_CANDIDATES (see `_fuse_candidates` for the chunks added to them).
 _CANDIDATES_PER_RESULT: Final = 8
-_MIN_CANDIDATES: Final = 128
 # Past this many keyword contenders to rescore, one exact scan of everything is as cheap.
 _MAX_EXTRA_RESCORED: Final = 20_000
 
@@ -149,7 +147,7 @@ class HybridIndex:
             mask = self._allowed_slots(allowed_files)
             embedding_weight, text_weight = weights.normalised()
             keyword = self._keyword_scores(query, size, text_weight)
-            wanted = max(_MIN_CANDIDATES, _CANDIDATES_PER_RESULT * k)
+            wanted = max(MIN_CANDIDATES, _CANDIDATES_PER_RESULT * k)
             proposed = (
                 None
                 if exact or embedding_weight == 0

@@ -33,7 +33,7 @@ _pool: ThreadPoolExecutor | None = None
 # Below this many vectors the exact scan takes about a millisecond: no clustered index.
 DEFAULT_APPROXIMATE_FROM: Final = 20_000
 # Candidates asked of the clustered index for a top-k below this: cheap, and keeps recall high.
-_MIN_CANDIDATES: Final = 128
+MIN_CANDIDATES: Final = 128
 # The clustered index is rebuilt (off the search path) once the store has grown this much
 # since its centroids were learnt, so that the number of clusters follows the size.
 _REBUILD_GROWTH: Final = 4
@@ -253,7 +253,7 @@ class VectorIndex:
     ) -> list[tuple[int, float]]:
         """The `k` most similar (doc id, score) pairs among live (and allowed) ids, best first."""
         with self._lock:
-            proposed = self.candidates(query, max(k, _MIN_CANDIDATES), allowed)
+            proposed = self.candidates(query, max(k, MIN_CANDIDATES), allowed)
             if proposed is not None:
                 candidates = proposed
                 values = self.scores_of(query, candidates)
