@@ -87,3 +87,19 @@ def test_parallel_batches_overlap_up_to_the_limit() -> None:
     assert [r[0, 0] for r in results] == list(range(1, 11))
     assert model.most_at_once == 2
     assert sorted(len(call) for call in model.calls) == [2] * 5
+
+
+def test_texts_fewer_than_the_slots_could_take_are_shared_among_them() -> None:
+    model = SlowEmbedder()
+    batcher = EmbeddingBatcher(model, max_batch=8, min_batch=2, parallel=2)
+
+    async def main() -> None:
+        await asyncio.gather(*(batcher.embed([str(n)]) for n in range(10)))
+        # A lone request still goes out alone, and below `min_batch` nothing is split.
+        await asyncio.gather(batcher.embed(["x"]), batcher.embed(["y"]))
+
+    asyncio.run(main())
+    # Ten texts, two idle slots: five each, not eight and two. Then two texts in one batch.
+    assert [len(call) for call in model.calls[:2]] == [5, 5]
+    assert model.most_at_once == 2
+    assert [len(call) for call in model.calls[2:]] == [2]

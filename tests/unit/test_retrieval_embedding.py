@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from assistantd.retrieval.embedding import Embedder, MiniLMEmbedder, minilm_files
+from assistantd.retrieval.lazy_embedder import LazyMiniLM
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +84,18 @@ def test_library_imports_stay_below_the_server() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_lazy_model_warms_up_once_in_the_background(embedder: MiniLMEmbedder) -> None:
+    lazy = LazyMiniLM(threads=1)
+    thread = lazy.warm_up()
+    assert thread is not None
+    assert thread.daemon
+    assert lazy.warm_up() is None  # loading already
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert lazy.warm_up() is None  # loaded
+    text = "Boundary layers on a flat plate."
+    np.testing.assert_allclose(
+        lazy.embed_documents([text]), embedder.embed_documents([text]), atol=1e-5
+    )

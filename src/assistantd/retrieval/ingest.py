@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import numpy as np
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, update
 
 from assistantd.clock import Clock
 from assistantd.retrieval.chunking import ChunkingSpec, TextChunk, chunk_text
@@ -24,7 +24,7 @@ from assistantd.retrieval.extract import ExtractionError, InvalidFileError, extr
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
-from assistantd.store.tables import files, vector_store_files
+from assistantd.store.tables import vector_store_files
 
 log = logging.getLogger("assistantd.retrieval")
 
@@ -90,14 +90,8 @@ class Ingestor:
             )
 
     async def _target(self, store_id: str, file_id: str) -> RowMapping | None:
-        vsf = vector_store_files
-        query = (
-            select(vsf.c.status, vsf.c.chunking_strategy, files.c.blob_key, files.c.filename)
-            .select_from(vsf.join(files, files.c.id == vsf.c.id))
-            .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)
-        )
         async with self._db.read() as conn:
-            row = (await conn.execute(query)).mappings().first()
+            row = await vs_store.ingest_target(conn, store_id, file_id)
         if row is None or row["status"] != "in_progress":
             return None
         return row
@@ -125,35 +119,16 @@ class Ingestor:
             for piece, vector in zip(pieces, vectors, strict=True)
         ]
         usage = sum(len(row["text"].encode()) + len(row["embedding"]) for row in rows)
-        vsf = vector_store_files
         async with self._db.write() as conn:
-            current = (
-                (
-                    await conn.execute(
-                        select(vsf.c.status, vsf.c.project_id).where(
-                            vsf.c.vector_store_id == store_id, vsf.c.id == file_id
-                        )
-                    )
-                )
-                .mappings()
-                .first()
+            project_id = await vs_store.complete_file(
+                conn, store_id, file_id, usage_bytes=usage, title=title_line(text)
             )
-            if current is None or current["status"] != "in_progress":
+            if project_id is None:
                 return  # cancelled or detached while we worked: keep nothing
             for row in rows:
-                row["project_id"] = current["project_id"]
+                row["project_id"] = project_id
             await vs_store.delete_chunks(conn, store_id, file_id)
             await vs_store.insert_chunks(conn, rows, pgvector=not self._db.is_sqlite)
-            await conn.execute(
-                update(vsf)
-                .where(vsf.c.vector_store_id == store_id, vsf.c.id == file_id)
-                .values(
-                    status="completed",
-                    usage_bytes=usage,
-                    last_error=None,
-                    title=title_line(text),
-                )
-            )
             await vs_store.bump_index_version(conn, [store_id])
         log.info(
             "vector_store_id=%s file_id=%s ingested: %d chunks, %d characters in %.1f s",

@@ -27,6 +27,24 @@ class LazyMiniLM:
         self._documents: MiniLMEmbedder | None = None
         self._queries: MiniLMEmbedder | None = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
+
+    def warm_up(self) -> threading.Thread | None:
+        """Load the documents' model in the background, and run it once (its first run
+        allocates its memory): called when files are about to be ingested, so that the first
+        batch does not wait a second for it. Returns the loading thread, or None when the
+        model is loaded or loading already."""
+        with self._lock:
+            if self._documents is not None or self._warming is not None:
+                return None
+            self._warming = threading.Thread(
+                target=self.embed_documents,
+                args=(["warm up"],),
+                name="assistantd-embedder-warm-up",
+                daemon=True,  # never holds up a shutdown
+            )
+        self._warming.start()
+        return self._warming
 
     def embed_documents(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         with self._lock:

@@ -89,6 +89,13 @@ class Engine:
         await self.ingest_pool.start()
         await self.sweeper.start()
 
+    def expect_ingestion(self) -> None:
+        """Files were queued for ingestion (or a store made for them): wake the ingestion
+        workers, and start loading the local model now rather than in the first batch."""
+        if isinstance(self.embedder, LazyMiniLM):
+            self.embedder.warm_up()
+        self.ingest_pool.wake()
+
     async def stop(self) -> None:
         await self.sweeper.stop()
         await self.ingest_pool.stop()
@@ -200,7 +207,7 @@ def build_services(
     settings: Settings, db: Database, engine: Engine, bus: EventBus, clock: Clock = system_clock
 ) -> Services:
     vector_store_service = VectorStoreService(
-        db, clock, engine.searcher, engine.ingest_pool.wake, engine.embedder.name
+        db, clock, engine.searcher, engine.expect_ingestion, engine.embedder.name
     )
     resources = ToolResourceBinder(vector_store_service, clock, settings.thread_store_expiry_days)
     return Services(
@@ -223,8 +230,8 @@ def build_services(
         ),
         files=engine.files,
         vector_stores=vector_store_service,
-        vector_store_files=VectorStoreFileService(db, clock, engine.ingest_pool.wake),
-        file_batches=FileBatchService(db, clock, engine.ingest_pool.wake),
+        vector_store_files=VectorStoreFileService(db, clock, engine.expect_ingestion),
+        file_batches=FileBatchService(db, clock, engine.expect_ingestion),
         models=ModelCatalog(engine.router, clock()),
         health=HealthService(engine.code),
     )

@@ -70,8 +70,8 @@ class VectorStoreService:
                 chunking=body.chunking_strategy,
             )
             wire = await self._to_wire(conn, await load_store(conn, caller.project_id, store_id))
-        if body.file_ids:
-            self._wake_ingest()
+        # Even without files: a new store is about to get some (this also readies the model).
+        self._wake_ingest()
         return wire
 
     async def create_in(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import RowMapping, and_, delete, func, insert, select, text, update
+from sqlalchemy import RowMapping, and_, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistantd.store.database import Conn
@@ -139,12 +139,68 @@ async def cancel_batch_files(conn: Conn, batch_id: str, store_id: str) -> int:
 
 
 async def bump_index_version(conn: Conn, store_ids: Sequence[str]) -> None:
-    if store_ids:
+    if len(store_ids) == 1:
+        await conn.execute(_BUMP_ONE, {"store_id": store_ids[0]})
+    elif store_ids:
         await conn.execute(
             update(vector_stores)
             .where(vector_stores.c.id.in_(store_ids))
             .values(index_version=vector_stores.c.index_version + 1)
         )
+
+
+# Ingestion's statements run for every file; built once, as building them costs more than
+# running them on SQLite.
+_BUMP_ONE = (
+    update(vector_stores)
+    .where(vector_stores.c.id == bindparam("store_id"))
+    .values(index_version=vector_stores.c.index_version + 1)
+)
+_INGEST_TARGET = (
+    select(
+        vector_store_files.c.status,
+        vector_store_files.c.chunking_strategy,
+        files.c.blob_key,
+        files.c.filename,
+    )
+    .select_from(vector_store_files.join(files, files.c.id == vector_store_files.c.id))
+    .where(
+        vector_store_files.c.vector_store_id == bindparam("store_id"),
+        vector_store_files.c.id == bindparam("file_id"),
+    )
+)
+_COMPLETE_FILE = (
+    update(vector_store_files)
+    .where(
+        vector_store_files.c.vector_store_id == bindparam("store_id"),
+        vector_store_files.c.id == bindparam("file_id"),
+        vector_store_files.c.status == "in_progress",
+    )
+    .values(
+        status="completed",
+        usage_bytes=bindparam("usage_bytes"),
+        last_error=None,
+        title=bindparam("title"),
+    )
+    .returning(vector_store_files.c.project_id)
+)
+
+
+async def ingest_target(conn: Conn, store_id: str, file_id: str) -> RowMapping | None:
+    """What ingesting a file into a store needs: its status there, chunking and blob."""
+    params = {"store_id": store_id, "file_id": file_id}
+    row: RowMapping | None = (await conn.execute(_INGEST_TARGET, params)).mappings().first()
+    return row
+
+
+async def complete_file(
+    conn: Conn, store_id: str, file_id: str, *, usage_bytes: int, title: str | None
+) -> str | None:
+    """Mark a file being ingested `completed`; its project, or None when it is no longer
+    `in_progress` there (cancelled or detached meanwhile), and nothing changed."""
+    params = {"store_id": store_id, "file_id": file_id, "usage_bytes": usage_bytes, "title": title}
+    project_id: str | None = (await conn.execute(_COMPLETE_FILE, params)).scalar()
+    return project_id
 
 
 async def touch(conn: Conn, store_ids: Sequence[str], now: int) -> None:
@@ -182,10 +238,13 @@ async def detach_file_everywhere(conn: Conn, project_id: str, file_id: str) -> l
     return store_ids
 
 
+_DELETE_CHUNKS = delete(chunks).where(
+    chunks.c.vector_store_id == bindparam("store_id"), chunks.c.file_id == bindparam("file_id")
+)
+
+
 async def delete_chunks(conn: Conn, store_id: str, file_id: str) -> None:
-    await conn.execute(
-        delete(chunks).where(chunks.c.vector_store_id == store_id, chunks.c.file_id == file_id)
-    )
+    await conn.execute(_DELETE_CHUNKS, {"store_id": store_id, "file_id": file_id})
 
 
 # PostgreSQL keeps each embedding a second time as a pgvector value (migration 0004).
