@@ -126,7 +126,7 @@ def as_document(title: str, text: str) -> str:
 def raw_throughput(texts: list[str]) -> dict[str, float]:
     """Chunks/s of the embedding model alone, in this process, on these chunks in batches of
     128, two ways: one batch at a time on two threads, and two single-threaded batches at once
-    (what the server does). The ratio is taken against the faster."""
+    (what the server does)."""
     results: dict[str, float] = {}
     batches = [texts[start : start + 128] for start in range(0, len(texts), 128)]
     model = MiniLMEmbedder(threads=2)
@@ -188,9 +188,9 @@ def quality(data: Path) -> None:
         for _docno, title, text in collection.docs
         for piece in chunk_text(as_document(title, text), ChunkingSpec(800, 400))
     ]
-    # The model alone, on every third chunk (the same length mix), before and after the
-    # ingestion: the machine's speed drifts by 10-20% over minutes; the fastest figure counts.
-    sample = chunk_texts[::3]
+    # The model alone, on every other chunk (the same length mix), before and after the
+    # ingestion: the machine's speed drifts by 10-20% over minutes.
+    sample = chunk_texts[::2]
     raw_before = raw_throughput(sample)
     with (
         tempfile.TemporaryDirectory(prefix="assistantd-bench-") as folder,
@@ -205,16 +205,22 @@ def quality(data: Path) -> None:
     print(f"  odd queries:  {evaluate(runs, collection.qrels, 'odd')}")
     print(f"  even queries: {evaluate(runs, collection.qrels, 'even')}")
     ingest_rate = len(chunk_texts) / elapsed
-    # The most demanding baseline: the fastest the model alone was seen going.
-    best = max(*raw_before.values(), *raw_after.values())
+    # The raw throughput during the ingestion: per way of running the model, the mean of the
+    # figures taken just before and just after it; the faster way counts. The fastest single
+    # figure is shown too, with the spread of the raw figures (the machine's own noise: the
+    # model alone, measured against its fastest figure, would score the slowest / fastest).
+    bracketed = {name: (raw_before[name] + raw_after[name]) / 2 for name in raw_before}
+    best_way = max(bracketed, key=bracketed.__getitem__)
+    figures = [*raw_before.values(), *raw_after.values()]
     shown = ", ".join(
         f"{name} {raw_before[name]:.1f} before / {raw_after[name]:.1f} after" for name in raw_before
     )
-    print(f"raw model chunks/s: {shown}")
+    print(f"raw model chunks/s: {shown} (slowest / fastest {min(figures) / max(figures):.2f})")
     print(
-        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {best:.1f} chunks/s (the fastest "
-        f"figure above): ratio {ingest_rate / best:.2f} "
-        f"(target >= {TARGET_INGEST_RATIO})"
+        f"ingestion {ingest_rate:.1f} chunks/s vs raw model {bracketed[best_way]:.1f} chunks/s "
+        f"({best_way}, mean of before and after): ratio {ingest_rate / bracketed[best_way]:.2f} "
+        f"(target >= {TARGET_INGEST_RATIO}); vs the fastest single figure "
+        f"{max(figures):.1f}: {ingest_rate / max(figures):.2f}"
     )
     print(f"search wall   {percentiles(wall)}")
     if server:
