@@ -60,9 +60,11 @@ class OpenAICompatibleProvider:
             params["stream_options"] = {"include_usage": True}
         try:
             # The raw event stream, parsed here: building the SDK's pydantic model for every
-            # chunk cost more CPU than the rest of a run's bookkeeping.
+            # chunk cost more CPU than the rest of a run's bookkeeping. The body goes as
+            # `extra_body`, sent as it is: the SDK's recursive transform of typed parameters
+            # (plain JSON here already) took a sixth of a run's server CPU.
             async with self._client.chat.completions.with_streaming_response.create(
-                stream=True, **params
+                model=request.model, messages=[], stream=True, extra_body=params
             ) as response:
                 done = False
                 async for line in response.iter_lines():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, select, update
+from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, or_, select, update
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import messages, run_steps, runs, threads
@@ -52,7 +52,8 @@ def _prepared_update(table: Table, statuses: tuple[str, ...]) -> Any:
     if query is None:
         query = update(table).where(table.c.id == bindparam(_TARGET))
         if statuses:
-            query = query.where(table.c.status.in_(statuses))
+            # Equalities, not IN: an IN list is re-rendered into the SQL at every execution.
+            query = query.where(or_(*(table.c.status == status for status in statuses)))
         query = query.returning(*table.c)
         _updates[key] = query
     return query
