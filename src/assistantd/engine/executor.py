@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert
+from sqlalchemy import delete, insert
 
 from assistantd.clock import Clock
 from assistantd.engine import code_interpreter, file_search
@@ -46,7 +46,7 @@ from assistantd.providers.base import ChatRequest, ProviderError
 from assistantd.providers.routing import ModelRouter
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
-from assistantd.store.tables import messages, run_steps, runs
+from assistantd.store.tables import messages, run_steps
 from assistantd.wire.messages import message_to_wire
 from assistantd.wire.runs import run_from_row, step_from_row
 
@@ -132,13 +132,7 @@ class RunExecutor:
         now = self._clock()
         # One statement in the common case: start the run if it is still startable.
         async with self._db.write() as conn:
-            run = await run_store.set_run(
-                conn,
-                run_id,
-                {"status": "in_progress", "started_at": func.coalesce(runs.c.started_at, now)},
-                "queued",
-                "in_progress",
-            )
+            run = await run_store.start_run(conn, run_id, now)
         if run is None:
             async with self._db.read() as conn:
                 current = await run_store.get_run(conn, run_id)

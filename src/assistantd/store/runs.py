@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, or_, select, update
+from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, func, or_, select, update
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import messages, run_steps, runs, threads
@@ -78,6 +78,23 @@ async def set_run(
 ) -> RowMapping | None:
     """Update a run, only if it is (still) in one of `statuses` when given; the new row or None."""
     return await _set(conn, runs, run_id, values, statuses)
+
+
+_START = (
+    update(runs)
+    .where(
+        runs.c.id == bindparam("run_id"),
+        or_(runs.c.status == "queued", runs.c.status == "in_progress"),
+    )
+    .values(status="in_progress", started_at=func.coalesce(runs.c.started_at, bindparam("now")))
+    .returning(*runs.c)
+)
+
+
+async def start_run(conn: Conn, run_id: str, now: int) -> RowMapping | None:
+    """Mark a run `in_progress` (keeping its first `started_at`) if it is queued or was
+    interrupted in progress; the new row, or None when it is in any other state."""
+    return (await conn.execute(_START, {"run_id": run_id, "now": now})).mappings().first()
 
 
 async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
