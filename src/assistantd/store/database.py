@@ -11,6 +11,7 @@ async retries, never in a long blocking busy-wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql import Executable
 
@@ -81,6 +82,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
         self._sqlite: Engine | None = None
+        self._writer: Connection | None = None  # SQLite: every write goes through it
         self._async: AsyncEngine | None = None
         if self.is_sqlite:
             self._sqlite = create_engine(
@@ -114,23 +116,26 @@ class Database:
         async with self._async.connect() as aconn, aconn.begin():
             yield aconn
 
-    @staticmethod
     @asynccontextmanager
-    async def _sqlite_transaction(engine: Engine) -> AsyncIterator[Connection]:
+    async def _sqlite_transaction(self, engine: Engine) -> AsyncIterator[Connection]:
         """A transaction holding SQLite's write lock (`BEGIN IMMEDIATE`), committed on exit.
 
-        Another process may hold the lock: wait for it in short async pauses, not in a long
-        blocking busy-wait, and give up with a retryable 503 after a while.
+        Writes take turns (the write lock), so they share one connection, kept open: checking
+        one out of the pool and back for every transaction cost as much as a small write.
+        Another process may hold SQLite's lock: wait for it in short async pauses, not in a
+        long blocking busy-wait, and give up with a retryable 503 after a while.
         """
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         pause = 0.002
         while True:
-            conn = engine.connect().execution_options(**{_IMMEDIATE: True})
+            if self._writer is None or self._writer.invalidated or self._writer.closed:
+                self._writer = engine.connect().execution_options(**{_IMMEDIATE: True})
+            conn = self._writer
             try:
                 transaction = conn.begin()
                 break
             except OperationalError as exc:
-                conn.close()
+                self._drop_writer()  # its state after a failed BEGIN is not worth trusting
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise ServiceUnavailableError(
                         "The database is busy; please retry shortly.", retry_after_ms=1000
@@ -140,14 +145,26 @@ class Database:
         try:
             yield conn
         except BaseException:
-            transaction.rollback()
+            try:
+                transaction.rollback()
+            except SQLAlchemyError:  # a connection that cannot roll back is not used again
+                self._drop_writer()
             raise
         else:
-            transaction.commit()
-        finally:
-            conn.close()
+            try:
+                transaction.commit()
+            except BaseException:
+                self._drop_writer()
+                raise
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
 
     async def close(self) -> None:
+        self._drop_writer()
         if self._sqlite is not None:
             self._sqlite.dispose()
         if self._async is not None:
