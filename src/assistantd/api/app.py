@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from assistantd import __version__
@@ -53,7 +53,20 @@ def create_app(settings: Settings) -> FastAPI:
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             methods = sorted(route.methods or ())
-            app.add_api_route("/v1" + route.path, route.endpoint, methods=methods)
+            app.add_route("/v1" + route.path, _plain(route.endpoint), methods=methods)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _plain(
+    endpoint: Callable[..., Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route endpoint called the plain Starlette way. Ours take the request and their path
+    parameters (strings) and read everything else themselves, so FastAPI's per-request
+    dependency solving and its exit stack cost a fifth of a small request's CPU for nothing."""
+
+    async def call(request: Request) -> Response:
+        return await endpoint(request=request, **request.path_params)
+
+    return call
