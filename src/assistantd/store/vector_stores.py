@@ -139,21 +139,15 @@ async def cancel_batch_files(conn: Conn, batch_id: str, store_id: str) -> int:
 
 
 async def bump_index_version(conn: Conn, store_ids: Sequence[str]) -> None:
-    if len(store_ids) == 1:
-        await conn.execute(_BUMP_ONE, {"store_id": store_ids[0]})
-    elif store_ids:
-        await conn.execute(
-            update(vector_stores)
-            .where(vector_stores.c.id.in_(store_ids))
-            .values(index_version=vector_stores.c.index_version + 1)
-        )
+    if store_ids:
+        await conn.execute(_BUMP, {"store_ids": list(store_ids)})
 
 
-# Ingestion's statements run for every file; built once, as building them costs more than
-# running them on SQLite.
-_BUMP_ONE = (
+# Statements run for every ingested file, built once: building them costs more than running
+# them on SQLite.
+_BUMP = (
     update(vector_stores)
-    .where(vector_stores.c.id == bindparam("store_id"))
+    .where(vector_stores.c.id.in_(bindparam("store_ids", expanding=True)))
     .values(index_version=vector_stores.c.index_version + 1)
 )
 _INGEST_TARGET = (
