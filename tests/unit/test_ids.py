@@ -26,7 +26,8 @@ def test_every_position_varies_and_ids_do_not_repeat() -> None:
     assert len(set(bodies)) == len(bodies)
     for position in range(24):
         # 2000 draws from 62 symbols: each position shows most of the alphabet, including
-        # the first character (a body written with leading zeros would stick to one letter).
+        # the last one, the most significant base-62 digit (a range too small for the body
+        # would leave it stuck on a few letters).
         assert len({body[position] for body in bodies}) > 50
 
 
