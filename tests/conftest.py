@@ -106,5 +106,8 @@ def pytest_report_header() -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(str(item.fspath)).parent.name == "contract":
+        folder = Path(str(item.fspath)).parent.name
+        if folder == "contract":
             item.add_marker(pytest.mark.contract)
+        elif folder == "abuse":
+            item.add_marker(pytest.mark.abuse)
