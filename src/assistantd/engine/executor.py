@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,10 @@ from assistantd.engine.turn import (
 from assistantd.ids import new_id
 from assistantd.providers.base import ChatRequest, ProviderError
 from assistantd.providers.routing import ModelRouter
+from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
-from assistantd.store.database import Database
+from assistantd.store.database import Conn, Database
+from assistantd.store.jobs import Claim, LeaseLost
 from assistantd.store.tables import messages, run_steps
 from assistantd.wire.messages import message_to_wire
 from assistantd.wire.runs import run_from_row, step_from_row
@@ -98,16 +101,18 @@ class RunExecutor:
         self._clock = clock
         self._file_search = file_search
 
-    async def execute(self, run_id: str, attempt: int) -> None:
+    async def execute(self, run_id: str, claim: Claim) -> None:
         """Run until the run needs the client, ends, or the process stops. Never raises for a
-        model or tool failure: those end the run `failed` with `last_error`."""
+        model or tool failure: those end the run `failed` with `last_error`. Raises `LeaseLost`,
+        having written nothing more, once another attempt has taken the run's job over."""
         try:
-            await self._execute(run_id, attempt)
-        except asyncio.CancelledError:
+            await self._execute(run_id, claim)
+        except (asyncio.CancelledError, LeaseLost):
             raise
         except Exception:  # a bug must fail the run, never leave it in_progress forever
             log.exception("run_id=%s crashed", run_id)
             await self._end(
+                claim,
                 run_id,
                 "failed",
                 error={"code": "server_error", "message": "The server had an internal error."},
@@ -117,7 +122,8 @@ class RunExecutor:
 
     async def expire(self, run_id: str) -> None:
         """End a run nobody is executing (queued, or waiting for outputs) at its deadline."""
-        await self._end(run_id, "expired")
+        # No claim to fence with: the status condition keeps it off a run a worker has started.
+        await self._end(None, run_id, "expired", only_from=("queued", "requires_action"))
 
     async def expire_idle_runs(self) -> None:
         """The sweeper's pass: expire every idle run whose deadline has passed."""
@@ -126,42 +132,52 @@ class RunExecutor:
         for run in candidates:
             await self.expire(run["id"])
 
+    def _write(self, claim: Claim | None) -> AbstractAsyncContextManager[Conn]:
+        """A write transaction of the attempt `claim`: it raises `LeaseLost` (writing nothing)
+        once the job is no longer this attempt's. None: a write by no attempt (the sweeper)."""
+        if claim is None:
+            return self._db.write()
+        return job_store.fenced_write(self._db, claim)
+
     # --- the loop ---------------------------------------------------------------------------
 
-    async def _execute(self, run_id: str, attempt: int) -> None:
+    async def _execute(self, run_id: str, claim: Claim) -> None:
         now = self._clock()
         # One statement in the common case: start the run if it is still startable.
-        async with self._db.write() as conn:
+        async with self._write(claim) as conn:
             run = await run_store.start_run(conn, run_id, now)
         if run is None:
             async with self._db.read() as conn:
                 current = await run_store.get_run(conn, run_id)
             if current is not None and current["status"] == "cancelling":
-                await self._end(run_id, "cancelled")
+                await self._end(claim, run_id, "cancelled")
             return  # deleted, finished, or waiting for outputs: nothing to do
         if now >= run["expires_at"]:
-            await self._end(run_id, "expired")
+            await self._end(claim, run_id, "expired")
             return
-        if attempt > self._config.max_attempts:
+        if claim.attempt > self._config.max_attempts:
             await self._end(
+                claim,
                 run_id,
                 "failed",
                 error={
                     "code": "server_error",
-                    "message": f"The run was interrupted {attempt - 1} times and was abandoned.",
+                    "message": f"The run was interrupted {claim.attempt - 1} times and was "
+                    "abandoned.",
                 },
             )
             return
-        if attempt > 1:
-            await self._discard_unfinished(run_id)
+        if claim.attempt > 1:
+            await self._discard_unfinished(claim, run_id)
         self._publish_run(run, "thread.run.in_progress")
 
         if code_interpreter.enabled(run["tools"]) and self._code.unavailable_reason:
-            await self._fail_code_interpreter(run_id, self._code.unavailable_reason)
+            await self._fail_code_interpreter(claim, run_id, self._code.unavailable_reason)
             return
         resolved = self._router.resolve(run["model"])
         if resolved is None:
             await self._end(
+                claim,
                 run_id,
                 "failed",
                 error={
@@ -176,11 +192,12 @@ class RunExecutor:
         # meanwhile reaches the turn through the bus.
         fresh: Mapping[Any, Any] | None = run
         for _ in range(self._config.max_turns):
-            outcome = await self._turn(run_id, resolved, fresh)
+            outcome = await self._turn(claim, run_id, resolved, fresh)
             fresh = None
             if outcome != "continue":
                 return
         await self._end(
+            claim,
             run_id,
             "failed",
             error={
@@ -189,7 +206,9 @@ class RunExecutor:
             },
         )
 
-    async def _turn(self, run_id: str, resolved: Any, run: Mapping[Any, Any] | None) -> str:
+    async def _turn(
+        self, claim: Claim, run_id: str, resolved: Any, run: Mapping[Any, Any] | None
+    ) -> str:
         """One model call (`run`: the run's current row, if the caller has it). Returns
         "continue" to call the model again, else "done"."""
         route, provider = resolved
@@ -202,7 +221,7 @@ class RunExecutor:
             steps = await run_store.steps_of(conn, run_id)
         if run["status"] != "in_progress":
             if run["status"] == "cancelling":
-                await self._end(run_id, "cancelled")
+                await self._end(claim, run_id, "cancelled")
             return "done"
         usage = dict(run["usage"] or {"prompt_tokens": 0, "completion_tokens": 0})
         history = [m for m in thread_rows if m["run_id"] != run_id]
@@ -223,9 +242,10 @@ class RunExecutor:
             )
         except PromptTooLong as exc:
             if run["max_prompt_tokens"] is not None:
-                await self._end(run_id, "incomplete", incomplete="max_prompt_tokens")
+                await self._end(claim, run_id, "incomplete", incomplete="max_prompt_tokens")
             else:
                 await self._end(
+                    claim,
                     run_id,
                     "failed",
                     error={
@@ -241,6 +261,7 @@ class RunExecutor:
         )
         if lacking is not None:
             await self._end(
+                claim,
                 run_id,
                 "failed",
                 error={
@@ -254,7 +275,7 @@ class RunExecutor:
         if run["max_completion_tokens"] is not None:
             max_tokens = run["max_completion_tokens"] - usage["completion_tokens"]
             if max_tokens <= 0:
-                await self._end(run_id, "incomplete", incomplete="max_completion_tokens")
+                await self._end(claim, run_id, "incomplete", incomplete="max_completion_tokens")
                 return "done"
         request = ChatRequest(
             model=route.model_for(run["model"]),
@@ -280,13 +301,13 @@ class RunExecutor:
             if item["type"] == "file_search"
         )
         try:
-            await self._stream_turn(run, provider, request, turn)
+            await self._stream_turn(claim, run, provider, request, turn)
         except _Stop as stop:
-            await self._end(run_id, stop.status, turn=turn)
+            await self._end(claim, run_id, stop.status, turn=turn)
             return "done"
         except ProviderError as exc:
             await self._end(
-                run_id, "failed", error={"code": exc.code, "message": exc.message}, turn=turn
+                claim, run_id, "failed", error={"code": exc.code, "message": exc.message}, turn=turn
             )
             return "done"
         turn_usage = {
@@ -299,10 +320,15 @@ class RunExecutor:
             + sum(self._counter.text(c.arguments) for c in turn.calls.values()),
         }
         usage = {k: usage[k] + turn_usage[k] for k in ("prompt_tokens", "completion_tokens")}
-        return await self._finish_turn(run, turn, turn_usage, usage, max_tokens)
+        return await self._finish_turn(claim, run, turn, turn_usage, usage, max_tokens)
 
     async def _stream_turn(
-        self, run: Mapping[Any, Any], provider: Any, request: ChatRequest, turn: Turn
+        self,
+        claim: Claim,
+        run: Mapping[Any, Any],
+        provider: Any,
+        request: ChatRequest,
+        turn: Turn,
     ) -> None:
         """Call the model (retrying while nothing was streamed yet) and publish fragments."""
         cancel = self._bus.cancel_signal(run["id"])
@@ -313,15 +339,15 @@ class RunExecutor:
                     if cancel.is_set():
                         raise _Stop("cancelled")
                     if time.monotonic() >= next_check:
-                        await self._check_still_running(run)
+                        await self._check_still_running(claim, run)
                         next_check = time.monotonic() + _STATUS_CHECK_SECONDS
                     if delta.usage is not None:
                         turn.prompt_tokens = delta.usage.prompt_tokens
                         turn.completion_tokens = delta.usage.completion_tokens
                     if delta.content:
-                        await self._on_text(run, turn, delta.content)
+                        await self._on_text(claim, run, turn, delta.content)
                     for call in delta.tool_calls:
-                        await self._on_tool_call(run, turn, call)
+                        await self._on_tool_call(claim, run, turn, call)
                     if (delta.content or delta.tool_calls) and self._bus.listening(run["id"]):
                         # Let the streams send this fragment now: SQLite calls never yield, so
                         # a burst of chunks would otherwise be held until the turn is written.
@@ -347,22 +373,27 @@ class RunExecutor:
                     attempt + 1,
                     pause,
                 )
-                await self._sleep_unless_stopped(run, pause)
+                await self._sleep_unless_stopped(claim, run, pause)
 
-    async def _sleep_unless_stopped(self, run: Mapping[Any, Any], seconds: float) -> None:
+    async def _sleep_unless_stopped(
+        self, claim: Claim, run: Mapping[Any, Any], seconds: float
+    ) -> None:
         cancel = self._bus.cancel_signal(run["id"])
         try:
             await asyncio.wait_for(cancel.wait(), timeout=seconds)
         except TimeoutError:
-            await self._check_still_running(run)
+            await self._check_still_running(claim, run)
             return
         raise _Stop("cancelled")
 
-    async def _check_still_running(self, run: Mapping[Any, Any]) -> None:
+    async def _check_still_running(self, claim: Claim, run: Mapping[Any, Any]) -> None:
         if self._clock() >= run["expires_at"]:
             raise _Stop("expired")
         async with self._db.read() as conn:
             current = await run_store.get_run(conn, run["id"])
+            # A stale attempt stops streaming here rather than at its next write.
+            if not await job_store.holds(conn, claim, lock=False):
+                raise LeaseLost(claim)
         if current is None:
             raise _Stop("deleted")
         if current["status"] == "cancelling":
@@ -370,10 +401,12 @@ class RunExecutor:
 
     # --- streaming pieces -------------------------------------------------------------------
 
-    async def _on_text(self, run: Mapping[Any, Any], turn: Turn, fragment: str) -> None:
+    async def _on_text(
+        self, claim: Claim, run: Mapping[Any, Any], turn: Turn, fragment: str
+    ) -> None:
         first = turn.message_id is None
         if first:
-            await self._open_message(run, turn)
+            await self._open_message(claim, run, turn)
         turn.text += fragment
         self._publish_text(run, turn, fragment, turn.citations.feed(turn.text), first=first)
 
@@ -407,7 +440,7 @@ class RunExecutor:
             },
         )
 
-    async def _open_message(self, run: Mapping[Any, Any], turn: Turn) -> None:
+    async def _open_message(self, claim: Claim, run: Mapping[Any, Any], turn: Turn) -> None:
         now = self._clock()
         turn.message_id = new_id("message")
         turn.message_step_id = new_id("step")
@@ -434,7 +467,7 @@ class RunExecutor:
             "message_creation",
             {"type": "message_creation", "message_creation": {"message_id": turn.message_id}},
         )
-        async with self._db.write() as conn:
+        async with self._write(claim) as conn:
             await conn.execute(_INSERT_STEP, step)
             await conn.execute(_INSERT_MESSAGE, message)
         self._publish_step(step, "thread.run.step.created")
@@ -453,7 +486,9 @@ class RunExecutor:
                 },
             )
 
-    async def _on_tool_call(self, run: Mapping[Any, Any], turn: Turn, delta: Any) -> None:
+    async def _on_tool_call(
+        self, claim: Claim, run: Mapping[Any, Any], turn: Turn, delta: Any
+    ) -> None:
         if turn.tool_step_id is None:
             turn.tool_step_id = new_id("step")
             step = step_row(
@@ -463,7 +498,7 @@ class RunExecutor:
                 "tool_calls",
                 {"type": "tool_calls", "tool_calls": []},
             )
-            async with self._db.write() as conn:
+            async with self._write(claim) as conn:
                 await conn.execute(_INSERT_STEP, step)
             self._publish_step(step, "thread.run.step.created")
             self._publish_step(step, "thread.run.step.in_progress")
@@ -527,6 +562,7 @@ class RunExecutor:
 
     async def _finish_turn(
         self,
+        claim: Claim,
         run: Mapping[Any, Any],
         turn: Turn,
         turn_usage: dict[str, int],
@@ -537,7 +573,7 @@ class RunExecutor:
         now = self._clock()
         cut_by_budget = turn.finish_reason == "length"
         if turn.message_id is None and not turn.calls:
-            await self._open_message(run, turn)  # an empty answer is still an answer
+            await self._open_message(claim, run, turn)  # an empty answer is still an answer
         if turn.message_id is not None:
             incomplete = cut_by_budget and not turn.calls
             late = turn.citations.finish(turn.text)
@@ -568,7 +604,7 @@ class RunExecutor:
             run_values: dict[str, Any] = {"usage": usage}
             if finishing:
                 run_values.update(status="completed", completed_at=now, required_action=None)
-            async with self._db.write() as conn:
+            async with self._write(claim) as conn:
                 message = await run_store.set_message(conn, turn.message_id, values)
                 assert turn.message_step_id is not None
                 step = await run_store.set_step(
@@ -590,18 +626,23 @@ class RunExecutor:
                 if ended is not None:
                     self._publish_run(ended, "thread.run.completed")
                 else:  # cancelled while the answer was being written
-                    await self._end(run_id, "cancelled")
+                    await self._end(claim, run_id, "cancelled")
                 return "done"
         if not turn.calls:
             if cut_by_budget:
-                await self._end(run_id, "incomplete", incomplete="max_completion_tokens")
+                await self._end(claim, run_id, "incomplete", incomplete="max_completion_tokens")
             else:
-                await self._end(run_id, "completed")
+                await self._end(claim, run_id, "completed")
             return "done"
-        return await self._finish_tool_calls(run, turn, turn_usage, usage)
+        return await self._finish_tool_calls(claim, run, turn, turn_usage, usage)
 
     async def _finish_tool_calls(
-        self, run: Mapping[Any, Any], turn: Turn, turn_usage: dict[str, int], usage: dict[str, int]
+        self,
+        claim: Claim,
+        run: Mapping[Any, Any],
+        turn: Turn,
+        turn_usage: dict[str, int],
+        usage: dict[str, int],
     ) -> str:
         run_id = run["id"]
         calls = sorted(turn.calls.values(), key=lambda c: c.index)
@@ -654,7 +695,7 @@ class RunExecutor:
                             run, call.id, call.arguments, self._log_publisher(run, turn, call)
                         )
                     except CodeInterpreterUnavailable as exc:
-                        await self._fail_code_interpreter(run_id, str(exc))
+                        await self._fail_code_interpreter(claim, run_id, str(exc))
                         return "done"
                     continue
                 details["tool_calls"][position] = await self._file_search.run(
@@ -664,7 +705,7 @@ class RunExecutor:
         now = self._clock()
         client_calls = [c for c in details["tool_calls"] if c["type"] == "function"]
         if any(problems.values()) or not client_calls:
-            async with self._db.write() as conn:
+            async with self._write(claim) as conn:
                 step = await run_store.set_step(
                     conn,
                     turn.tool_step_id,
@@ -695,7 +736,7 @@ class RunExecutor:
                 ]
             },
         }
-        async with self._db.write() as conn:
+        async with self._write(claim) as conn:
             await run_store.set_step(
                 conn, turn.tool_step_id, {"step_details": details, "usage": turn_usage}
             )
@@ -706,7 +747,7 @@ class RunExecutor:
                 "in_progress",
             )
         if updated is None:
-            await self._end(run_id, "cancelled")
+            await self._end(claim, run_id, "cancelled")
             return "done"
         self._publish_run(updated, "thread.run.requires_action")
         return "done"
@@ -754,8 +795,9 @@ class RunExecutor:
 
         return publish
 
-    async def _fail_code_interpreter(self, run_id: str, reason: str) -> None:
+    async def _fail_code_interpreter(self, claim: Claim, run_id: str, reason: str) -> None:
         await self._end(
+            claim,
             run_id,
             "failed",
             error={
@@ -768,14 +810,17 @@ class RunExecutor:
 
     async def _end(
         self,
+        claim: Claim | None,
         run_id: str,
         status: str,
         *,
         error: dict[str, str] | None = None,
         incomplete: str | None = None,
         turn: Turn | None = None,
+        only_from: tuple[str, ...] = (),
     ) -> None:
-        """Bring the run to `status` with its open steps and messages, then publish it all."""
+        """Bring the run to `status` with its open steps and messages, then publish it all
+        (with `only_from`: only if the run is in one of those states)."""
         if status == "deleted":
             return
         now = self._clock()
@@ -796,7 +841,7 @@ class RunExecutor:
         partial_text = {turn.message_id: turn.text} if turn and turn.message_id else {}
         closed_messages: list[Any] = []
         closed_steps: list[Any] = []
-        async with self._db.write() as conn:
+        async with self._write(claim) as conn:
             current = await run_store.get_run(conn, run_id)
             if current is None or current["status"] in (
                 "completed",
@@ -805,6 +850,8 @@ class RunExecutor:
                 "expired",
                 "incomplete",
             ):
+                return
+            if only_from and current["status"] not in only_from:
                 return
             for step in await run_store.steps_of(conn, run_id):
                 if step["status"] != "in_progress":
@@ -852,9 +899,9 @@ class RunExecutor:
             self._publish_run(ended, f"thread.run.{status}")
             log.info("run_id=%s ended %s", run_id, status)
 
-    async def _discard_unfinished(self, run_id: str) -> None:
+    async def _discard_unfinished(self, claim: Claim, run_id: str) -> None:
         """A resumed run starts its current turn again: drop what the lost attempt left open."""
-        async with self._db.write() as conn:
+        async with self._write(claim) as conn:
             for step in await run_store.steps_of(conn, run_id):
                 if step["status"] != "in_progress":
                     continue

@@ -1,9 +1,12 @@
 """Workers: claim jobs of one kind from the durable queue and execute them under a lease.
 
 Each `serve` process runs one pool per job kind (runs, file ingestion). A job is claimed with a
-lease that a heartbeat renews; a process that dies stops renewing, and once the lease runs out
-any pool claims the job again (`attempts` counts how often). A handler that raises leaves its
-job to be claimed again after the lease: that is the retry, with the lease as its back-off.
+lease that a heartbeat renews from the moment of the claim (also while the job waits for a
+slot); a process that dies stops renewing, and once the lease runs out any pool claims the job
+again (`attempts` counts how often). An attempt whose job was taken over stops at once and
+writes nothing: renew, finish and release are fenced by its `Claim`, and so are the handler's
+own writes (`LeaseLost`). A handler that raises leaves its job to be claimed again after the
+lease: that is the retry, with the lease as its back-off.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from typing import Any
 
 from assistantd.store import jobs as job_store
 from assistantd.store.database import Database
+from assistantd.store.jobs import Claim, LeaseLost
 
 log = logging.getLogger("assistantd.engine")
 
 RUN_JOB = "run"
 
-JobHandler = Callable[[str, int], Coroutine[Any, Any, None]]
-"""Executes the job for `ref_id`; the second argument is the attempt number (1 = first)."""
+JobHandler = Callable[[str, Claim], Coroutine[Any, Any, None]]
+"""Executes the job for `ref_id` as the attempt `Claim` (`attempt` 1 = first); its writes are
+fenced by that claim (`job_store.fenced_write`)."""
 
 
 def now_ms() -> int:
@@ -137,45 +142,76 @@ class WorkerPool:
             )
 
     def _spawn(self, job_id: str, ref_id: str, *, attempts: int, slot_held: bool) -> None:
+        claim = Claim(job_id, self.owner, attempts)
         task = asyncio.create_task(
-            self._run_job(job_id, ref_id, attempts, slot_held), name=f"{self.kind}-{ref_id}"
+            self._run_job(claim, ref_id, slot_held), name=f"{self.kind}-{ref_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_job(self, job_id: str, ref_id: str, attempts: int, slot_held: bool) -> None:
-        if not slot_held:
-            await self._slots.acquire()
-        work = asyncio.create_task(self._handler(ref_id, attempts))
-        heartbeat = asyncio.create_task(self._heartbeat(job_id, work))
+    async def _run_job(self, claim: Claim, ref_id: str, slot_held: bool) -> None:
+        job = asyncio.current_task()
+        assert job is not None
+        lost = asyncio.Event()
+        # The lease is kept alive from the claim on, including a wait for a slot (a streamed
+        # run is claimed when it is created): a lease left to run out there was claimed again
+        # by this very pool, and both attempts ran.
+        heartbeat = asyncio.create_task(self._heartbeat(claim, job, lost))
         try:
-            await work
+            if not slot_held:
+                await self._slots.acquire()
+                slot_held = True
+            await self._handler(ref_id, claim)
         except asyncio.CancelledError:
-            work.cancel()
-            # Interrupted (shutdown, or the lease was lost): hand the job back untouched.
-            with contextlib.suppress(Exception):
-                async with self._db.write() as conn:
-                    await job_store.release(conn, job_id, self.owner)
-            raise
+            if not lost.is_set():
+                # Interrupted (shutdown): hand the job back untouched, if it is still ours.
+                heartbeat.cancel()
+                with contextlib.suppress(Exception):
+                    async with self._db.write() as conn:
+                        await job_store.release(conn, claim)
+                raise
+            self._log_lost(claim, ref_id)
+        except LeaseLost:
+            self._log_lost(claim, ref_id)
         except Exception:
             # Left claimed: it is retried once its lease runs out (the handler decides when to
             # give up, from the attempt number).
             log.exception(
-                "job_id=%s %s %s failed (attempt %d)", job_id, self.kind, ref_id, attempts
+                "job_id=%s %s %s failed (attempt %d)",
+                claim.job_id,
+                self.kind,
+                ref_id,
+                claim.attempt,
             )
         else:
+            heartbeat.cancel()  # before finishing: a renew must not race the delete
             async with self._db.write() as conn:
-                await job_store.finish(conn, job_id)
+                if not await job_store.finish(conn, claim):
+                    self._log_lost(claim, ref_id)
         finally:
             heartbeat.cancel()
-            self._slots.release()
+            if slot_held:
+                self._slots.release()
 
-    async def _heartbeat(self, job_id: str, work: asyncio.Task[None]) -> None:
+    def _log_lost(self, claim: Claim, ref_id: str) -> None:
+        log.warning(
+            "job_id=%s %s %s attempt %d lost its lease; stopped without writing",
+            claim.job_id,
+            self.kind,
+            ref_id,
+            claim.attempt,
+        )
+
+    async def _heartbeat(self, claim: Claim, job: asyncio.Task[Any], lost: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self._lease_ms / 3000)
-            async with self._db.write() as conn:
-                still_ours = await job_store.renew(conn, job_id, self.owner, self.lease_until())
+            try:
+                async with self._db.write() as conn:
+                    still_ours = await job_store.renew(conn, claim, self.lease_until())
+            except Exception:  # a failed renew is retried at the next beat; the lease has slack
+                log.exception("job_id=%s renewing the lease failed", claim.job_id)
+                continue
             if not still_ours:
-                log.warning("job_id=%s lease lost; stopping it here", job_id)
-                work.cancel()
+                lost.set()
+                job.cancel()
                 return

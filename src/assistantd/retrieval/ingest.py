@@ -3,7 +3,8 @@ write the chunks and mark the file `completed` in one transaction (or `failed`, 
 
 Nothing is half-written: chunks appear together with the `completed` status, and a file that
 was cancelled or detached meanwhile is left alone. Unexpected errors are retried by the job
-queue; after `max_attempts` the file fails with `server_error`.
+queue; after `max_attempts` the file fails with `server_error`. Every write is fenced by the
+job's claim: an attempt whose job was taken over writes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from assistantd.retrieval.extract import ExtractionError, InvalidFileError, extr
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
+from assistantd.store.jobs import Claim, LeaseLost, fenced_write
 from assistantd.store.tables import vector_store_files
 
 log = logging.getLogger("assistantd.retrieval")
@@ -71,22 +73,28 @@ class Ingestor:
         # Chunks of files ingested at once are embedded together, one batch at a time.
         self._batcher = EmbeddingBatcher(embedder, parallel=parallel_batches)
 
-    async def __call__(self, ref: str, attempts: int) -> None:
+    async def __call__(self, ref: str, claim: Claim) -> None:
         store_id, file_id = parse_ingest_ref(ref)
         target = await self._target(store_id, file_id)
         if target is None:
             return  # detached, cancelled or already done
         try:
-            await self._ingest(store_id, file_id, target)
+            await self._ingest(claim, store_id, file_id, target)
         except ExtractionError as exc:
             code = "invalid_file" if isinstance(exc, InvalidFileError) else "unsupported_file"
-            await self._fail(store_id, file_id, code, str(exc))
+            await self._fail(claim, store_id, file_id, code, str(exc))
+        except LeaseLost:
+            raise  # another attempt has the job: stop, writing nothing
         except Exception:
-            if attempts < self._max_attempts:
+            if claim.attempt < self._max_attempts:
                 raise  # the queue retries after the lease runs out
             log.exception("vector_store_id=%s file_id=%s ingestion failed", store_id, file_id)
             await self._fail(
-                store_id, file_id, "server_error", "The file could not be processed; try again."
+                claim,
+                store_id,
+                file_id,
+                "server_error",
+                "The file could not be processed; try again.",
             )
 
     async def _target(self, store_id: str, file_id: str) -> RowMapping | None:
@@ -96,7 +104,7 @@ class Ingestor:
             return None
         return row
 
-    async def _ingest(self, store_id: str, file_id: str, target: RowMapping) -> None:
+    async def _ingest(self, claim: Claim, store_id: str, file_id: str, target: RowMapping) -> None:
         started = time.monotonic()
         static = target["chunking_strategy"]["static"]
         spec = ChunkingSpec(static["max_chunk_size_tokens"], static["chunk_overlap_tokens"])
@@ -119,7 +127,7 @@ class Ingestor:
             for piece, vector in zip(pieces, vectors, strict=True)
         ]
         usage = sum(len(row["text"].encode()) + len(row["embedding"]) for row in rows)
-        async with self._db.write() as conn:
+        async with fenced_write(self._db, claim) as conn:
             project_id = await vs_store.complete_file(
                 conn, store_id, file_id, usage_bytes=usage, title=title_line(text)
             )
@@ -159,9 +167,11 @@ class Ingestor:
                 )
         return vectors
 
-    async def _fail(self, store_id: str, file_id: str, code: str, message: str) -> None:
+    async def _fail(
+        self, claim: Claim, store_id: str, file_id: str, code: str, message: str
+    ) -> None:
         vsf = vector_store_files
-        async with self._db.write() as conn:
+        async with fenced_write(self._db, claim) as conn:
             await conn.execute(
                 update(vsf)
                 .where(

@@ -1,12 +1,17 @@
 """The durable job queue: one row per pending unit of work, claimed with a renewable lease.
 
-A job is `queued` until a worker claims it (`running`, with `owner` and `lease_until_ms`); the
-owner renews the lease while it works and deletes the row when done. A job whose lease ran out
-(its worker died) is claimable again, so every accepted job is eventually finished by someone.
+A job is `queued` until a worker claims it (`running`, with `owner` and `lease_until_ms`, and
+`attempts` bumped); the owner renews the lease while it works and deletes the row when done. A
+job whose lease ran out (its worker died) is claimable again, so every accepted job is
+eventually finished by someone. Every write by a holder is fenced by its `Claim` (id, owner and
+attempt number): once another attempt has taken the job over, the old one can write nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -22,10 +27,28 @@ from sqlalchemy import (
 )
 
 from assistantd.ids import new_id
-from assistantd.store.database import Conn
+from assistantd.store.database import Conn, Database
 from assistantd.store.tables import jobs
 
 _INSERT = insert(jobs)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt's hold on a job: valid while the row still has this owner and attempt."""
+
+    job_id: str
+    owner: str
+    attempt: int
+
+
+class LeaseLost(Exception):
+    """This attempt no longer holds its job (another attempt took it over, or it is gone): the
+    attempt must stop without writing anything. Never reaches a client."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(f"job {claim.job_id} attempt {claim.attempt} no longer holds its lease")
+        self.claim = claim
 
 
 async def enqueue(
@@ -114,34 +137,63 @@ async def claim_next(
     return (await conn.execute(_CLAIM[skip_locked], params)).mappings().first()
 
 
+def _held(*extra: Any) -> Any:
+    """The fencing condition: the row is still this attempt's."""
+    return and_(
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.owner == bindparam("job_owner"),
+        jobs.c.attempts == bindparam("job_attempt"),
+        *extra,
+    )
+
+
+def _fence(claim: Claim) -> dict[str, Any]:
+    return {"job_id": claim.job_id, "job_owner": claim.owner, "job_attempt": claim.attempt}
+
+
 # Built once, like the claim: every job is renewed and finished (building costs more than
 # running them on SQLite).
 _RENEW = (
     update(jobs)
-    .where(
-        jobs.c.id == bindparam("job_id"),
-        jobs.c.owner == bindparam("job_owner"),
-        jobs.c.status == "running",
-    )
+    .where(_held(jobs.c.status == "running"))
     .values(lease_until_ms=bindparam("new_lease_until_ms"))
 )
-_FINISH = delete(jobs).where(jobs.c.id == bindparam("job_id"))
+_FINISH = delete(jobs).where(_held())
+_RELEASE = update(jobs).where(_held()).values(status="queued", owner=None, lease_until_ms=None)
+# FOR UPDATE (PostgreSQL) keeps the row this attempt's until the transaction ends: a claimer
+# skips a locked row, so nobody can take the job over between the check and the commit. On
+# SQLite the write lock already serialises this transaction with every claim.
+_HELD = select(jobs.c.id).where(_held(jobs.c.status == "running"))
+_HOLDS = {True: _HELD.with_for_update(), False: _HELD}
 
 
-async def renew(conn: Conn, job_id: str, owner: str, lease_until_ms: int) -> bool:
-    """Extend the lease; False means the job is no longer ours (reclaimed or finished)."""
-    params = {"job_id": job_id, "job_owner": owner, "new_lease_until_ms": lease_until_ms}
+async def renew(conn: Conn, claim: Claim, lease_until_ms: int) -> bool:
+    """Extend the lease; False means the job is no longer this attempt's (taken over or gone)."""
+    params = {**_fence(claim), "new_lease_until_ms": lease_until_ms}
     return bool((await conn.execute(_RENEW, params)).rowcount)
 
 
-async def finish(conn: Conn, job_id: str) -> None:
-    await conn.execute(_FINISH, {"job_id": job_id})
+async def finish(conn: Conn, claim: Claim) -> bool:
+    """Delete a done job; False (nothing deleted) when the job is no longer this attempt's."""
+    return bool((await conn.execute(_FINISH, _fence(claim))).rowcount)
 
 
-async def release(conn: Conn, job_id: str, owner: str) -> None:
-    """Give a claimed job back to the queue (e.g. on shutdown before it started)."""
-    await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.owner == owner)
-        .values(status="queued", owner=None, lease_until_ms=None)
-    )
+async def release(conn: Conn, claim: Claim) -> bool:
+    """Give a claimed job back to the queue (shutdown); False when it is no longer ours."""
+    return bool((await conn.execute(_RELEASE, _fence(claim))).rowcount)
+
+
+async def holds(conn: Conn, claim: Claim, *, lock: bool = True) -> bool:
+    """Whether the job is still this attempt's. With `lock` (in a write transaction) the row
+    stays locked on PostgreSQL until the transaction ends, so the answer holds until then."""
+    return (await conn.execute(_HOLDS[lock], _fence(claim))).first() is not None
+
+
+@asynccontextmanager
+async def fenced_write(db: Database, claim: Claim) -> AsyncIterator[Conn]:
+    """A write transaction of a job's attempt: raises `LeaseLost`, having written nothing,
+    when the attempt no longer holds the job."""
+    async with db.write() as conn:
+        if not await holds(conn, claim):
+            raise LeaseLost(claim)
+        yield conn
