@@ -178,10 +178,10 @@ class RunService:
             [tool_to_wire(t) for t in tools] if tools is not None else assistant["tools"]
         )
         tool_choice = _tool_choice(body.tool_choice, effective_tools)
+        # null means "not given", like every other override (a widely used framework sends
+        # `instructions: null` on every run); only a string, even "", replaces them.
         instructions = (
-            body.instructions
-            if "instructions" in body.model_fields_set
-            else assistant["instructions"]
+            body.instructions if body.instructions is not None else assistant["instructions"]
         ) or ""
         additional = getattr(body, "additional_instructions", None)
         if additional:
