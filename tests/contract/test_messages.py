@@ -38,13 +38,14 @@ def test_create_from_string(client: openai.OpenAI) -> None:
 
 def test_create_from_parts_with_attachments(client: openai.OpenAI) -> None:
     data_id = upload(client, "data.csv", b"a,b\n1,2\n")
+    image_id = upload(client, "cat.png", b"\x89PNG\r\n\x1a\n", purpose="vision")
     thread = client.beta.threads.create()
     message = client.beta.threads.messages.create(
         thread.id,
         role="user",
         content=[
             {"type": "text", "text": "Describe these"},
-            {"type": "image_file", "image_file": {"file_id": "file-img1", "detail": "high"}},
+            {"type": "image_file", "image_file": {"file_id": image_id, "detail": "high"}},
             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
         ],
         attachments=[
@@ -56,7 +57,7 @@ def test_create_from_parts_with_attachments(client: openai.OpenAI) -> None:
     )
     kinds = [part.type for part in message.content]
     assert kinds == ["text", "image_file", "image_url"]
-    assert message.content[1].image_file.file_id == "file-img1"  # type: ignore[union-attr]
+    assert message.content[1].image_file.file_id == image_id  # type: ignore[union-attr]
     assert message.content[1].image_file.detail == "high"  # type: ignore[union-attr]
     assert message.content[2].image_url.url == "https://example.com/cat.png"  # type: ignore[union-attr]
     assert message.content[2].image_url.detail == "auto"  # type: ignore[union-attr]

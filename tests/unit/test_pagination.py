@@ -76,3 +76,19 @@ def test_cursor_outside_the_scope_is_unknown(engine: AsyncEngine) -> None:
     with pytest.raises(CursorNotFound):
         page(engine, PageRequest(before="missing"))
     assert page(engine, PageRequest(after="it_0")) == ([], False), "an exhausted list is fine"
+
+
+class _NoQueries:
+    """A connection that fails the test if any statement reaches it."""
+
+    async def execute(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("a query was sent")
+
+
+@pytest.mark.parametrize("param", ["after", "before"])
+def test_a_nul_cursor_is_unknown_without_a_query(param: str) -> None:
+    # PostgreSQL refuses NUL in a text parameter: such a cursor must never reach it.
+    request = PageRequest(**{param: "it_\x00"})  # type: ignore[arg-type]
+    with pytest.raises(CursorNotFound) as info:
+        asyncio.run(fetch_page(_NoQueries(), items, [items.c.owner == "a"], request))  # type: ignore[arg-type]
+    assert (info.value.param, info.value.value) == (param, "it_\x00")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from assistantd.api.validation import invalid_request, param_path
+from assistantd.api.request import metadata_filter, refuse_nul_path_ids
+from assistantd.api.validation import invalid_request, nul_error, nul_location, param_path
+from assistantd.errors import InvalidRequestError, NotFoundError
 from assistantd.wire.assistants import AssistantCreate
 from assistantd.wire.messages import MessageCreate
 
@@ -76,3 +78,76 @@ def test_malformed_json() -> None:
     param, message = error_for(AssistantCreate, b"{oops")
     assert param is None
     assert message.startswith("We could not parse the JSON body of your request.")
+
+
+def test_nul_location_names_the_first_string_in_document_order() -> None:
+    data = {
+        "content": [{"type": "text", "text": "ok"}, {"type": "text", "text": "a\x00"}],
+        "metadata": {"user": "\x00"},
+    }
+    assert nul_location(data) == ("content[1].text", False)
+    assert nul_location({"metadata": {"user": "u\x00"}}) == ("metadata.user", False)
+    assert nul_location({"metadata": {"us\x00er": "u"}}) == ("metadata", True)
+    assert nul_location({"na\x00me": 1}) == ("", True)
+    assert nul_location("\x00") == ("", False)
+    assert nul_location({"a": ["x", 1, None, 2.5, True, {"b": "\\u0000"}]}) is None
+
+
+def test_nul_location_survives_deep_nesting() -> None:
+    deep: object = "\x00"
+    for _ in range(50_000):
+        deep = [deep]
+    found = nul_location({"metadata": deep})
+    assert found is not None
+    assert found[0] == "metadata" + "[0]" * 50_000
+
+
+def test_nul_error_wording() -> None:
+    error = nul_error("metadata.user")
+    assert (error.param, error.code, error.status_code) == ("metadata.user", "invalid_value", 400)
+    assert error.message == (
+        "Invalid 'metadata.user': the NUL character (\\u0000) is not allowed in strings."
+    )
+    assert nul_error(None, in_key=True).message == (
+        "Invalid request: the NUL character (\\u0000) is not allowed in object keys."
+    )
+
+
+def test_metadata_filters_are_at_most_16() -> None:
+    sixteen = {f"metadata[k{i}]": "v" for i in range(16)}
+    assert metadata_filter({**sixteen, "limit": "3"}) == {f"k{i}": "v" for i in range(16)}
+    with pytest.raises(InvalidRequestError) as info:
+        metadata_filter({**sixteen, "metadata[k16]": "v"})
+    assert info.value.param == "metadata"
+    assert "Expected at most 16 metadata[key]=value filters, but got 17 instead." in (
+        info.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"thread_id": "thread_\x00"}, "No thread found with id 'thread_\x00'."),
+        ({"thread_id": "t", "message_id": "msg_\x00"}, "No message found with id 'msg_\x00'."),
+        ({"thread_id": "\x00", "run_id": "\x00"}, "No thread found with id '\x00'."),
+        ({"file_id": "file-\x00"}, "No file found with id 'file-\x00'."),
+        (
+            {"vector_store_id": "vs", "file_id": "\x00"},
+            "No vector store file found with id '\x00'.",
+        ),
+        ({"vector_store_id": "vs", "batch_id": "\x00"}, "No file batch found with id '\x00'."),
+    ],
+)
+def test_a_nul_path_id_is_the_standard_not_found(params: dict[str, str], message: str) -> None:
+    with pytest.raises(NotFoundError) as info:
+        refuse_nul_path_ids(params)
+    assert info.value.message == message
+    assert info.value.status_code == 404
+
+
+def test_clean_path_ids_pass() -> None:
+    refuse_nul_path_ids({"thread_id": "thread_abc", "message_id": "msg_\\x00"})
+
+
+def test_a_model_name_is_not_a_stored_id() -> None:
+    refuse_nul_path_ids({"model_id": "gpt\x00"})  # the model catalogue answers its own 404

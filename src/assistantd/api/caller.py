@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from assistantd.api.request import refuse_nul_path_ids
 from assistantd.errors import InvalidRequestError
 from assistantd.service.caller import Caller
 from assistantd.service.services import Services
@@ -23,6 +24,7 @@ async def _authenticate(request: Request) -> Caller:
     services = services_of(request)
     identity = await services.auth.authenticate(request.headers.get("authorization"))
     services.rate_limiter.check(identity.key_id or identity.project_id)
+    refuse_nul_path_ids(request.path_params)
     return Caller(
         project_id=identity.project_id,
         key_id=identity.key_id,

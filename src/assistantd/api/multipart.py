@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
+from assistantd.api.validation import NUL, nul_error
 from assistantd.errors import InvalidRequestError
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 32
+# RFC 2046 allows 70 characters; the parser takes up to 256, which is plenty.
+MAX_BOUNDARY_CHARS = 256
 
 
 class Sink(Protocol):
@@ -53,6 +56,12 @@ async def read_multipart(
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in options:
         raise _bad("Expected a multipart/form-data body with a 'file' part.")
+    boundary = options[b"boundary"]
+    if not 1 <= len(boundary) <= MAX_BOUNDARY_CHARS:
+        raise _bad(
+            f"Invalid multipart boundary: expected 1 to {MAX_BOUNDARY_CHARS} characters, "
+            f"but got {len(boundary)}."
+        )
     form: MultipartForm[S] = MultipartForm()
     state: dict[str, _Part] = {}
     header_field = bytearray()
@@ -82,6 +91,8 @@ async def read_multipart(
             part.is_file = True
             raw_name = disposition.get(b"filename")
             form.filename = raw_name.decode("utf-8", "replace") if raw_name is not None else None
+            if form.filename is not None and NUL in form.filename:
+                raise nul_error(file_field)
             form.sink = open_sink()
         elif len(form.fields) >= MAX_FIELDS:
             raise _bad("Too many form fields.")
@@ -102,28 +113,35 @@ async def read_multipart(
             return
         if part.name in form.fields:
             raise _bad(f"Form field '{part.name}' was given more than once.", param=part.name)
-        form.fields[part.name] = part.data.decode("utf-8", "replace")
+        value = part.data.decode("utf-8", "replace")
+        if NUL in part.name or NUL in value:
+            raise nul_error(part.name if NUL not in part.name else None)
+        form.fields[part.name] = value
 
-    parser = MultipartParser(
-        options[b"boundary"],
-        {
-            "on_part_begin": on_part_begin,
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-            "on_part_end": on_part_end,
-        },
-    )
     try:
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": on_part_begin,
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": on_headers_finished,
+                "on_part_data": on_part_data,
+                "on_part_end": on_part_end,
+            },
+        )
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
+        # The parser accepts a body that just stops; the closing boundary is what proves the
+        # last part (maybe the file) arrived whole.
+        if parser.state != MultipartState.END:
+            raise _bad("Malformed multipart body: the closing boundary is missing.")
     except BaseException as exc:
         if form.sink is not None:
             form.sink.abort()
-        if isinstance(exc, MultipartParseError):
+        if isinstance(exc, FormParserError):
             raise _bad(f"Malformed multipart body: {exc}") from exc
         raise
     return form

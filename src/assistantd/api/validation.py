@@ -151,6 +151,39 @@ def _message(error: ErrorDetails, param: str, siblings: list[ErrorDetails]) -> s
 
 MISSING_TYPE = "Missing required parameter: 'type'."
 
+NUL = "\x00"
+
+
+def nul_location(data: Any) -> tuple[str, bool] | None:
+    """Where the first NUL character of a parsed JSON document is, in document order: the
+    parameter path as the API names it, and whether it is in an object key (then the path is
+    the object's). Iterative, so a deeply nested document cannot exhaust the stack."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return path, False
+        elif isinstance(value, dict):
+            if any(NUL in key for key in value):
+                return path, True
+            children = [(f"{path}.{key}" if path else key, item) for key, item in value.items()]
+            stack.extend(reversed(children))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{path}[{i}]", item) for i, item in enumerate(value)]))
+    return None
+
+
+def nul_error(param: str | None, in_key: bool = False) -> InvalidRequestError:
+    """The 400 for a NUL character: it cannot be stored by every database, so it is refused."""
+    where = f"Invalid '{param}'" if param else "Invalid request"
+    what = "object keys" if in_key else "strings"
+    return InvalidRequestError(
+        f"{where}: the NUL character (\\u0000) is not allowed in {what}.",
+        param=param or None,
+        code="invalid_value",
+    )
+
 
 def invalid_request(
     exc: ValidationError, raw: bytes | dict[str, Any] | None

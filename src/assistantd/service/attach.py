@@ -3,7 +3,7 @@ queues their ingestion (used by store create, files create, batches and thread a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,13 +48,50 @@ async def require_files(
 ) -> None:
     """Every id names a file of the project, else a 400 naming the first unknown one
     (`param[i]`, or `param` itself for a single-id parameter)."""
-    known = await vs_store.existing_files(conn, project_id, list(dict.fromkeys(file_ids)))
-    for index, file_id in enumerate(file_ids):
+    where = [f"{param}[{index}]" if indexed else param for index in range(len(file_ids))]
+    await _require_known(conn, project_id, list(zip(where, file_ids, strict=True)))
+
+
+async def _require_known(conn: Conn, project_id: str, refs: Sequence[tuple[str, str]]) -> None:
+    """Each (parameter, file id) names a file of the project, else a 400 for the first that
+    does not; another project's file is exactly as unknown as a missing one."""
+    if not refs:
+        return
+    unique = list(dict.fromkeys(file_id for _, file_id in refs))
+    known = await vs_store.existing_files(conn, project_id, unique)
+    for where, file_id in refs:
         if file_id not in known:
-            where = f"{param}[{index}]" if indexed else param
             raise InvalidRequestError(
                 f"Invalid '{where}': no file found with id '{file_id}'.", param=where
             )
+
+
+def _message_file_refs(
+    rows: Sequence[Mapping[str, Any]], messages_param: str | None
+) -> list[tuple[str, str]]:
+    """(parameter, file id) of every file a message row names, in request order."""
+    refs: list[tuple[str, str]] = []
+    for index, row in enumerate(rows):
+        prefix = "" if messages_param is None else f"{messages_param}[{index}]."
+        for part_index, part in enumerate(row["content"]):
+            if part["type"] == "image_file":
+                where = f"{prefix}content[{part_index}].image_file.file_id"
+                refs.append((where, part["image_file"]["file_id"]))
+        for item_index, item in enumerate(row["attachments"]):
+            refs.append((f"{prefix}attachments[{item_index}].file_id", item["file_id"]))
+    return refs
+
+
+async def require_message_files(
+    conn: Conn,
+    project_id: str,
+    rows: Sequence[Mapping[str, Any]],
+    messages_param: str | None = None,
+) -> None:
+    """Every file new messages name (`image_file` parts and attachments) is a file of the
+    project, checked like every other file reference. `messages_param` names the list the
+    rows came from (`messages[i].` prefixes the parameter); None for one message body."""
+    await _require_known(conn, project_id, _message_file_refs(rows, messages_param))
 
 
 async def attach_files(

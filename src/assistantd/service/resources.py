@@ -10,7 +10,13 @@ from sqlalchemy import select, update
 
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError
-from assistantd.service.attach import FileToAttach, attach_files, chunking_to_wire, require_files
+from assistantd.service.attach import (
+    FileToAttach,
+    attach_files,
+    chunking_to_wire,
+    require_files,
+    require_message_files,
+)
 from assistantd.service.vector_stores import VectorStoreService
 from assistantd.store.database import Conn
 from assistantd.store.tables import threads, vector_stores
@@ -84,14 +90,19 @@ class ToolResourceBinder:
         return stored
 
     async def index_attachments(
-        self, conn: Conn, project_id: str, thread_id: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        conn: Conn,
+        project_id: str,
+        thread_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        messages_param: str | None = None,
     ) -> bool:
-        """Check attached files exist and put `file_search` ones into the thread's attachment
-        store (created on demand). True when files were queued for ingestion."""
+        """Check the files new messages name (attachments and `image_file` parts) exist in the
+        project, and put `file_search` attachments into the thread's attachment store (created
+        on demand). True when files were queued for ingestion. `messages_param` names the list
+        the rows came from (`messages`, `additional_messages`); None for a single message body."""
+        await require_message_files(conn, project_id, rows, messages_param)
         attached = [a for row in rows for a in row["attachments"]]
-        if not attached:
-            return False
-        await require_files(conn, project_id, [a["file_id"] for a in attached], "attachments")
         searchable = [
             a["file_id"]
             for a in attached

@@ -105,7 +105,7 @@ class RunService:
                     ]
                     await self._messages.insert_many(conn, added)
                     queued = await self._resources.index_attachments(
-                        conn, caller.project_id, thread_id, added
+                        conn, caller.project_id, thread_id, added, "additional_messages"
                     )
                 await self._runs.insert(conn, row)
                 job_id = await self._enqueue(conn, run_id, now, handoff)
@@ -149,7 +149,7 @@ class RunService:
                 await self._threads.insert(conn, thread_row)
                 await self._messages.insert_many(conn, message_rows)
                 await self._resources.index_attachments(
-                    conn, caller.project_id, thread_id, message_rows
+                    conn, caller.project_id, thread_id, message_rows, "thread.messages"
                 )
                 thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
                 await self._runs.insert(conn, row)

@@ -56,7 +56,7 @@ class ThreadService:
             await self._table.insert(conn, row)
             await self._messages.insert_many(conn, message_rows)
             await self._resources.index_attachments(
-                conn, caller.project_id, thread_id, message_rows
+                conn, caller.project_id, thread_id, message_rows, "messages"
             )
             created = await self._table.get(conn, caller.project_id, thread_id)
         self._resources.wake()

@@ -44,6 +44,10 @@ async def fetch_page(
     The cursor is resolved inside the same query; only an empty page pays a second query to
     tell an exhausted list from an unknown cursor.
     """
+    for param, value in (("after", page.after), ("before", page.before)):
+        # No id holds a NUL, and PostgreSQL refuses one in a text parameter: unknown, unasked.
+        if value is not None and "\x00" in value:
+            raise CursorNotFound(param, value)
     seq = table.c.seq
     descending = page.order == "desc"
     conditions = list(scope)
