@@ -29,8 +29,9 @@ from assistantd.engine.chat_request import (
 from assistantd.engine.citations import CitationScanner, paths_of_steps, sources_of_steps
 from assistantd.engine.code_interpreter import CodeInterpreterRunner, CodeInterpreterUnavailable
 from assistantd.engine.file_search import FileSearchRunner, not_run_item
-from assistantd.engine.images import ImageLoader, image_file_ids
-from assistantd.engine.prompt import PromptTooLong, build_prompt, run_turns_to_chat
+from assistantd.engine.images import ImageLoader
+from assistantd.engine.prompt import PromptTooLong
+from assistantd.engine.run_prompt import build_run_prompt
 from assistantd.engine.tokens import TokenCounter
 from assistantd.engine.turn import (
     Call,
@@ -217,28 +218,20 @@ class RunExecutor:
                 run = await run_store.get_run(conn, run_id)
             if run is None:
                 return "done"
-            thread_rows = await run_store.thread_messages(conn, run["thread_id"])
             steps = await run_store.steps_of(conn, run_id)
         if run["status"] != "in_progress":
             if run["status"] == "cancelling":
                 await self._end(claim, run_id, "cancelled")
             return "done"
         usage = dict(run["usage"] or {"prompt_tokens": 0, "completion_tokens": 0})
-        history = [m for m in thread_rows if m["run_id"] != run_id]
-        own = {m["id"]: m for m in thread_rows if m["run_id"] == run_id}
         budget = route.context_length - min(_ANSWER_RESERVE, route.context_length // 4)
         if run["max_prompt_tokens"] is not None:
             budget = min(budget, run["max_prompt_tokens"] - usage["prompt_tokens"])
-        images = await self._images.data_urls(run["project_id"], image_file_ids(history))
         try:
-            prompt = build_prompt(
-                images=images,
-                instructions=run["instructions"],
-                history=history,
-                run_turns=run_turns_to_chat(steps, own),
-                truncation=run["truncation_strategy"],
-                budget=budget,
-                counter=self._counter,
+            # Read, converted and counted in short stretches: a long thread must not hold the
+            # event loop (the SQLite driver and the tokenizer never yield on their own).
+            built = await build_run_prompt(
+                self._db, self._images, self._counter, run=run, steps=steps, budget=budget
             )
         except PromptTooLong as exc:
             if run["max_prompt_tokens"] is not None:
@@ -254,6 +247,7 @@ class RunExecutor:
                     },
                 )
             return "done"
+        prompt, own = built.prompt, built.own
         lacking = route.missing_capability(
             tools=bool(chat_tools(run["tools"])),
             images=any(m.get("type") == "image_url" for m in _parts(prompt.messages)),

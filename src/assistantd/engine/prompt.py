@@ -1,11 +1,16 @@
-"""Turn a thread and a run into Chat Completions messages, truncated to the run's budget."""
+"""Turn a thread and a run into Chat Completions messages, truncated to the run's budget.
+
+History is fitted newest first (`HistoryFit`), so a builder can stop reading a long thread as
+soon as the budget is full; the work is done in steps that a caller on the event loop can pace.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd.engine.pacing import drain
 from assistantd.engine.tokens import TokenCounter
 
 
@@ -13,7 +18,6 @@ from assistantd.engine.tokens import TokenCounter
 class Prompt:
     messages: list[dict[str, Any]]
     tokens: int
-    dropped: int  # history messages left out by truncation
 
 
 class PromptTooLong(Exception):
@@ -99,6 +103,50 @@ def run_turns_to_chat(
     return out
 
 
+def system_messages(instructions: str) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": instructions}] if instructions else []
+
+
+def keep_limit(truncation: Mapping[Any, Any]) -> int | None:
+    """How many history messages `last_messages` keeps at most (None: no such limit)."""
+    if truncation.get("type") == "last_messages" and truncation.get("last_messages"):
+        return int(truncation["last_messages"])
+    return None
+
+
+class HistoryFit:
+    """History messages offered newest first, kept while the prompt fits `budget`: the same
+    result as dropping the oldest until it fits, without looking at the ones that cannot."""
+
+    def __init__(self, fixed_tokens: int, budget: int, keep: int | None) -> None:
+        self.tokens = fixed_tokens  # system message and this run's turns: never dropped
+        self.budget = budget
+        self.keep = keep
+        self.kept: list[dict[str, Any]] = []  # newest first
+        self.full = keep == 0
+
+    def offer_steps(
+        self, message: dict[str, Any], counter: TokenCounter
+    ) -> Generator[None, None, bool]:
+        """Keep `message` (older than every one kept so far) if it fits; False once full."""
+        if self.full:
+            return False
+        cost = yield from counter.message_steps(message)
+        if self.tokens + cost > self.budget:
+            self.full = True
+            return False
+        self.tokens += cost
+        self.kept.append(message)
+        if self.keep is not None and len(self.kept) >= self.keep:
+            self.full = True
+        return True
+
+    def prompt(self, system: list[dict[str, Any]], run_turns: list[dict[str, Any]]) -> Prompt:
+        if self.tokens > self.budget:
+            raise PromptTooLong(self.tokens, self.budget)
+        return Prompt(messages=system + self.kept[::-1] + run_turns, tokens=self.tokens)
+
+
 def build_prompt(
     *,
     instructions: str,
@@ -112,24 +160,12 @@ def build_prompt(
     """System + thread history + this run's turns, dropping the oldest history to fit `budget`.
 
     `last_messages` keeps only the newest N history messages first; `auto` then drops the
-    oldest until the prompt fits. This run's own turns are never dropped.
+    oldest until the prompt fits. This run's own turns are never dropped. All at once: for a
+    long thread on the event loop, `engine.run_prompt` reads and fits it in short stretches.
     """
-    system = [{"role": "system", "content": instructions}] if instructions else []
-    chat_history = [message_to_chat(row, images) for row in history]
-    dropped = 0
-    if truncation.get("type") == "last_messages" and truncation.get("last_messages"):
-        keep = int(truncation["last_messages"])
-        dropped = max(0, len(chat_history) - keep)
-        chat_history = chat_history[dropped:]
-    fixed = counter.messages(system + run_turns)
-    costs = [counter.message(m) for m in chat_history]
-    total = fixed + sum(costs)
-    start = 0
-    while total > budget and start < len(chat_history):
-        total -= costs[start]
-        start += 1
-    if total > budget:
-        raise PromptTooLong(total, budget)
-    return Prompt(
-        messages=system + chat_history[start:] + run_turns, tokens=total, dropped=dropped + start
-    )
+    system = system_messages(instructions)
+    fit = HistoryFit(counter.messages(system + run_turns), budget, keep_limit(truncation))
+    for row in reversed(history):
+        if not drain(fit.offer_steps(message_to_chat(row, images), counter)):
+            break
+    return fit.prompt(system, run_turns)

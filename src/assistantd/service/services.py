@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from assistantd.engine.code_interpreter import CodeInterpreterRunner
 from assistantd.engine.executor import EngineConfig, RunExecutor
 from assistantd.engine.file_search import FileSearchRunner
 from assistantd.engine.images import ImageLoader
+from assistantd.engine.loop_lag import loop_lag_monitor_from_env
 from assistantd.engine.sweeper import Sweeper
 from assistantd.engine.tokens import TokenCounter
 from assistantd.engine.worker import RUN_JOB, WorkerPool
@@ -250,7 +252,13 @@ async def open_services(
     if run_workers:
         await engine.start()
     try:
-        yield build_services(settings, db, engine, bus, clock)
+        services = build_services(settings, db, engine, bus, clock)
+        # What start-up made (modules, schemas, the tokenizer's tables) lives as long as the
+        # process: left to the collector, every full collection walked it all and held the
+        # event loop 100-200 ms, at any moment, under any request.
+        gc.freeze()
+        async with loop_lag_monitor_from_env():
+            yield services
     finally:
         await engine.stop()
         await engine.router.close()
