@@ -61,6 +61,24 @@ class Settings(BaseSettings):
         default=0, ge=0, description="requests per minute per API key; 0 = unlimited"
     )
     poll_after_ms: int = Field(default=500, ge=0)
+    # Connection limits (slow or idle clients; see api/limits.py).
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="time for a request's line and headers to arrive"
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="longest pause while a request body arrives"
+    )
+    body_min_bytes_per_second: int = Field(
+        default=1024,
+        ge=0,
+        description="average body rate required after body_timeout_seconds; 0 = no minimum",
+    )
+    keepalive_seconds: int = Field(
+        default=5, ge=1, description="an idle connection between requests is closed after this"
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="open connections served; past it requests get 503"
+    )
     auth_cache_seconds: float = Field(
         default=1.0, ge=0, description="how long an API key check is remembered (per process)"
     )

@@ -36,3 +36,20 @@ def test_budget_refills_with_time() -> None:
     limiter.check("k")
     with pytest.raises(RateLimitError):
         limiter.check("k")
+
+
+def test_refilled_buckets_are_forgotten() -> None:
+    """A bucket per subject ever seen (revoked keys, deleted projects) used to stay forever."""
+    clock = FakeMonotonic()
+    limiter = RateLimiter(60, monotonic=clock)
+    for n in range(10_000):
+        limiter.check(f"old-{n}")
+    assert limiter.tracked_subjects == 10_000, "partly spent budgets are all kept"
+    clock.now += 61.0  # every one of them has refilled: the same as never seen
+    for n in range(10_000):
+        limiter.check(f"new-{n}")
+    assert limiter.tracked_subjects == 10_000
+    for _ in range(59):
+        limiter.check("new-0")
+    with pytest.raises(RateLimitError):
+        limiter.check("new-0")  # pruning kept the budget of a subject still spending

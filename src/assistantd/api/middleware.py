@@ -8,6 +8,7 @@ import time
 
 import orjson
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd.errors import ServerError
@@ -50,6 +51,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client left (or was closed for sending its body too slowly) before the
+            # body was read: nobody is there to answer, and it is not a server error.
+            log.debug(
+                "client disconnected before its request was read request_id=%s %s %s",
+                request_id,
+                scope.get("method"),
+                scope.get("path"),
+            )
         except Exception:  # the last resort: nothing may leave without the envelope
             log.exception(
                 "unhandled error request_id=%s %s %s",

@@ -40,6 +40,29 @@ ProviderKind = Literal["openai", "embedded"]
 
 
 @dataclass(frozen=True)
+class UpstreamUrl:
+    """An upstream base URL the settings point at, and where it was configured."""
+
+    source: str  # as the user wrote it: an environment variable or a TOML entry
+    url: str
+
+
+def upstream_urls(settings: Settings, environ: Mapping[str, str]) -> list[UpstreamUrl]:
+    """Every upstream URL the server will call, with the same fallbacks as `from_settings`."""
+    found = []
+    if settings.upstream_base_url:
+        found.append(UpstreamUrl("ASSISTANTD_UPSTREAM_BASE_URL", settings.upstream_base_url))
+    elif environ.get("OPENAI_BASE_URL"):
+        found.append(UpstreamUrl("OPENAI_BASE_URL", environ["OPENAI_BASE_URL"]))
+    for name, entry in settings.models.items():
+        if entry.provider == "openai" and entry.base_url:
+            found.append(UpstreamUrl(f'[models."{name}"] base_url', entry.base_url))
+    if settings.embedding_base_url:
+        found.append(UpstreamUrl("ASSISTANTD_EMBEDDING_BASE_URL", settings.embedding_base_url))
+    return found
+
+
+@dataclass(frozen=True)
 class Route:
     base_url: str
     api_key: str

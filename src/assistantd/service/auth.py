@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,8 +49,9 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-# Past this many remembered tokens the cache starts over (random tokens must not fill memory).
-_CACHE_LIMIT = 10_000
+# At most this many tokens are remembered (random tokens must not fill memory); past it the
+# oldest answers are forgotten first.
+CACHE_LIMIT = 10_000
 
 
 class AuthService:
@@ -67,7 +69,13 @@ class AuthService:
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Identity | None]] = {}
+        # key hash -> (expires at, answer), oldest first: every answer lives equally long, so
+        # this is also the order in which they expire.
+        self._cache: OrderedDict[str, tuple[float, Identity | None]] = OrderedDict()
+
+    @property
+    def cached_answers(self) -> int:
+        return len(self._cache)
 
     async def authenticate(self, authorization: str | None) -> Identity:
         """Map an `Authorization` header to a project. Until the first key is created the
@@ -81,9 +89,7 @@ class AuthService:
         else:
             identity = await self._lookup(key_hash)
             if self._cache_seconds > 0:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                self._cache[key_hash] = (now + self._cache_seconds, identity)
+                self._remember(key_hash, now, identity)
         if identity is not None:
             return identity
         if token is None:
@@ -92,6 +98,21 @@ class AuthService:
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             )
         raise AuthenticationError(f"Incorrect API key provided: {_redact(token)}.")
+
+    def _remember(self, key_hash: str, now: float, identity: Identity | None) -> None:
+        """Cache an answer, forgetting the expired ones (they would only be looked up again)
+        and, past the limit, the oldest: the cache holds at most the answers of the last
+        `cache_seconds`, however many distinct tokens arrive."""
+        cache = self._cache
+        cache[key_hash] = (now + self._cache_seconds, identity)
+        cache.move_to_end(key_hash)
+        while len(cache) > CACHE_LIMIT:
+            cache.popitem(last=False)
+        while cache:
+            oldest = next(iter(cache.values()))
+            if oldest[0] > now:
+                break
+            cache.popitem(last=False)
 
     async def _lookup(self, key_hash: str) -> Identity | None:
         """The identity for a key hash; None means the key is not valid (and keys exist)."""
