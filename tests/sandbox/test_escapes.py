@@ -5,7 +5,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import secrets
 import signal
+import socket
+import subprocess
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -19,7 +22,11 @@ from assistantd.sandbox import (
     SessionManager,
 )
 
-from .conftest import TEST_LIMITS, Loop, assert_answers
+from .conftest import SANDBOX_PYTHON, TEST_LIMITS, Loop, assert_answers
+from .probes import FIXED_ENV_NAMES, ScanReport, scan_code, socket_inodes
+
+# The escape tests are part of the fault-and-abuse suite too (`-m abuse`).
+pytestmark = pytest.mark.abuse
 
 # Closing flushes what the full file system refused: that error is expected.
 _CLOSE_AND_REMOVE = (
@@ -36,6 +43,114 @@ async def _outcome(call: Awaitable[ExecutionResult]) -> ExecutionResult | Sessio
 
 def _fails_with(result_error: object, *names: str) -> bool:
     return result_error is not None and getattr(result_error, "ename", None) in names
+
+
+def unprivileged_user_namespaces() -> bool:
+    """Whether an unprivileged uid may create a user namespace on this machine (then the
+    sandbox must not run as the host's root)."""
+    try:
+        done = subprocess.run(
+            ["unshare", "--user", "true"],
+            user=TEST_LIMITS.fallback_uid if os.geteuid() == 0 else None,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def usable_by_fallback_uid(python: Path) -> bool:
+    """Whether the unprivileged uid the sandbox runs as (when the server is root) can start
+    the sandbox Python: when it cannot (e.g. a Python installed under /root), the probe falls
+    back to running bwrap as root."""
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-c", "import ipykernel, zmq"],
+            user=TEST_LIMITS.fallback_uid,
+            group=TEST_LIMITS.fallback_gid,
+            extra_groups=[],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def kernel_must_not_be_host_root() -> bool:
+    """Where the kernel must run as an unprivileged host uid: the server is root, unprivileged
+    user namespaces work, and that uid can run the sandbox Python."""
+    return (
+        os.geteuid() == 0
+        and unprivileged_user_namespaces()
+        and usable_by_fallback_uid(SANDBOX_PYTHON)
+    )
+
+
+def host_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+# What a session's descriptors may be: its own pipes, sockets and event descriptors, or files
+# of its own.
+_OWN_TARGETS = ("pipe:[", "socket:[", "anon_inode:", "/dev/null", "/mnt/data/", "/tmp/", "/run/")
+
+
+def test_the_servers_environment_and_descriptors_are_invisible(
+    loop: Loop,
+    sandbox_backend: BubblewrapBackend,
+    sessions_root: Path,
+    bystander: KernelSession,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    canary = f"canary-{secrets.token_hex(16)}"
+    monkeypatch.setenv("ASSISTANTD_UPSTREAM_API_KEY", canary)
+    monkeypatch.setenv("OPENAI_API_KEY", f"sk-{canary}")
+    # Descriptors of the server that a careless spawn would hand down: a file named after the
+    # canary and a listening socket, both inheritable.
+    leaked_file = os.open(tmp_path / f"{canary}.db", os.O_RDWR | os.O_CREAT, 0o600)
+    listener = socket.create_server(("127.0.0.1", 0))
+    os.set_inheritable(leaked_file, True)
+    listener.set_inheritable(True)
+    try:
+        session = loop.run(sandbox_backend.start_session(sessions_root / f"scan-{canary}"))
+        try:
+            result = loop.run(session.execute(scan_code(canary), timeout=120))
+            kernel_host_uid = host_uid(_kernel_pid(session))
+        finally:
+            loop.run(session.close())
+        server_sockets = socket_inodes()
+    finally:
+        os.close(leaked_file)
+        listener.close()
+    assert result.error is None, result.logs[-3000:]
+    report = ScanReport.parse(result.logs)
+    assert report.hits == []
+    # The scan did look: every process's environment and command line, the whole tree.
+    assert report.read > 300
+    assert report.walked > 1000
+    assert sorted(report.environ) == sorted(report.cmdline) == report.pids
+    assert 1 in report.pids
+    assert len(report.pids) < 5
+    for pid, names in report.environ.items():
+        assert set(names) <= set(FIXED_ENV_NAMES) | {"PWD"}, (pid, names)
+    targets = report.descriptor_targets()
+    assert all(target.startswith(_OWN_TARGETS) for target in targets), targets
+    assert not targets & server_sockets
+    # Inside its namespace the kernel is the unprivileged sandbox user, and on the host it is
+    # not root wherever the kernel lets an unprivileged uid create a user namespace.
+    assert (report.uid, report.gid) == (1000, 1000)
+    assert kernel_host_uid == sandbox_backend.host_uid
+    if kernel_must_not_be_host_root():
+        assert kernel_host_uid != 0
+    assert_answers(loop, bystander)
 
 
 def test_host_files_are_invisible(
@@ -76,7 +191,9 @@ def test_host_files_are_invisible(
     assert_answers(loop, bystander)
 
 
-def test_no_network_but_unix_sockets(loop: Loop, shared_session: KernelSession) -> None:
+def test_no_network_but_unix_sockets(
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
+) -> None:
     code = (
         "import socket\n"
         "results = {}\n"
@@ -93,9 +210,12 @@ def test_no_network_but_unix_sockets(loop: Loop, shared_session: KernelSession) 
     assert result.error is None, result.logs
     assert "connected" not in result.logs
     assert result.logs.count("97") == 3  # EAFNOSUPPORT from the seccomp filter
+    assert_answers(loop, bystander)
 
 
-def test_dangerous_syscalls_are_denied(loop: Loop, shared_session: KernelSession) -> None:
+def test_dangerous_syscalls_are_denied(
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
+) -> None:
     code = (
         "import ctypes, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
@@ -112,9 +232,12 @@ def test_dangerous_syscalls_are_denied(loop: Loop, shared_session: KernelSession
     assert result.error is None, result.logs
     for name in ("unshare", "mount", "ptrace", "chroot"):
         assert f"{name} -1 Operation not permitted" in result.logs
+    assert_answers(loop, bystander)
 
 
-def test_writes_outside_the_data_folder_fail(loop: Loop, shared_session: KernelSession) -> None:
+def test_writes_outside_the_data_folder_fail(
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
+) -> None:
     venv_file = str(Path(os.environ.get("VIRTUAL_ENV", "/usr")) / "planted.txt")
     for target in ("/usr/planted.txt", "/planted.txt", "/etc/passwd", venv_file):
         result = loop.run(shared_session.execute(f"open({target!r}, 'w').write('x')", timeout=10))
@@ -131,6 +254,7 @@ def test_writes_outside_the_data_folder_fail(loop: Loop, shared_session: KernelS
     assert "No space left on device" in result.error.evalue
     cleanup = loop.run(shared_session.execute(_CLOSE_AND_REMOVE.format("/tmp/fill"), timeout=10))
     assert cleanup.error is None, cleanup.logs
+    assert_answers(loop, bystander)
 
 
 def test_a_huge_file_is_stopped_by_the_folder_cap(
@@ -154,7 +278,7 @@ def test_a_huge_file_is_stopped_by_the_folder_cap(
 
 
 def test_an_infinite_loop_is_interrupted_and_state_kept(
-    loop: Loop, shared_session: KernelSession
+    loop: Loop, shared_session: KernelSession, bystander: KernelSession
 ) -> None:
     loop.run(shared_session.execute("kept = 'yes'", timeout=10))
     result = loop.run(shared_session.execute("while True:\n    pass", timeout=1.0))
@@ -164,6 +288,7 @@ def test_an_infinite_loop_is_interrupted_and_state_kept(
     assert "ran longer than the 1 s limit" in result.logs
     again = loop.run(shared_session.execute("kept", timeout=10))
     assert again.logs == "'yes'\n"
+    assert_answers(loop, bystander)
 
 
 def test_printing_100_mb_is_capped(
@@ -248,7 +373,7 @@ def test_a_kernel_killed_mid_call(
 
 
 def test_a_kernel_killed_between_calls(
-    loop: Loop, manager: SessionManager, sandbox_backend: BubblewrapBackend
+    loop: Loop, manager: SessionManager, bystander: KernelSession
 ) -> None:
     loop.run(manager.execute("idle-victim", "state = 1", timeout=10))
     session = loop.run(manager.session("idle-victim"))
@@ -257,6 +382,7 @@ def test_a_kernel_killed_between_calls(
     loop.run(asyncio.sleep(0.3))
     fresh = loop.run(manager.execute("idle-victim", "'state' in globals()", timeout=10))
     assert fresh.logs == "False\n"
+    assert_answers(loop, bystander)
 
 
 def _rss_mb() -> float:
@@ -289,7 +415,9 @@ def test_an_endless_zmq_message_cannot_exhaust_the_server(
     assert_answers(loop, bystander)
 
 
-def test_a_lost_relay_ends_the_session(loop: Loop, manager: SessionManager) -> None:
+def test_a_lost_relay_ends_the_session(
+    loop: Loop, manager: SessionManager, bystander: KernelSession
+) -> None:
     loop.run(manager.execute("relay-victim", "state = 1", timeout=10))
     session = loop.run(manager.session("relay-victim"))
     assert isinstance(session, KernelSession)
@@ -301,6 +429,7 @@ def test_a_lost_relay_ends_the_session(loop: Loop, manager: SessionManager) -> N
     # The old sandbox was killed: bwrap is reaped, what was inside is gone or a zombie.
     assert not Path(f"/proc/{session.host_pids[0]}").exists()
     assert not _running(session.sandbox_pid)
+    assert_answers(loop, bystander)
 
 
 def _running(pid: int) -> bool:

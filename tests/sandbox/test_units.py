@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
+from assistantd.sandbox.bwrap import SandboxFds, bwrap_command, sandbox_environment
 from assistantd.sandbox.connection import Connection
 from assistantd.sandbox.errors import InvalidInputFile
 from assistantd.sandbox.files import check_input_name
+from assistantd.sandbox.fsids import creating_as
 from assistantd.sandbox.layout import discover_python
 from assistantd.sandbox.limits import SandboxLimits
 from assistantd.sandbox.output import PNG_SIGNATURE, OutputCollector, strip_ansi
@@ -20,6 +24,7 @@ from assistantd.sandbox.protocol import WireCodec
 from assistantd.sandbox.seccomp import build_filter_bpf
 
 from .conftest import SANDBOX_PYTHON
+from .probes import FIXED_ENV_NAMES
 
 
 def test_messages_round_trip_and_forgeries_are_rejected() -> None:
@@ -109,3 +114,57 @@ def test_a_venv_under_tmp_is_bound_elsewhere(tmp_path: Path) -> None:
         assert all(host == inside for host, inside in layout.ro_binds if host != venv)
     finally:
         shutil.rmtree(venv)
+
+
+def test_bwrap_gets_a_fixed_environment_and_a_user_namespace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-of-the-server")
+    layout = discover_python(SANDBOX_PYTHON)
+    fds = SandboxFds(seccomp=10, info=11, connection=12, startup=13, passwd=14, group=15)
+    argv = bwrap_command("/usr/bin/bwrap", layout, SandboxLimits(), fds, ["python"])
+    env = sandbox_environment(layout)
+    assert "sk-secret-of-the-server" not in " ".join(argv)
+    assert "OPENAI_API_KEY" not in env
+    assert sorted(env) == FIXED_ENV_NAMES
+    for flag in ("--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"):
+        assert flag in argv
+    setenv = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--setenv"]
+    assert argv.index("--clearenv") < argv.index("--setenv")
+    assert setenv == list(env)
+    assert argv[argv.index("--uid") + 1] == argv[argv.index("--gid") + 1] == "1000"
+
+
+def test_creating_as_switches_only_this_thread() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switching the filesystem uid needs root")
+    # In a folder that uid 65534 can reach: the switched thread cannot override permissions.
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        tmp_path = Path(folder)
+        tmp_path.chmod(0o777)
+        _create_three(tmp_path)
+
+
+def _create_three(tmp_path: Path) -> None:
+    switched, written = threading.Event(), threading.Event()
+
+    def other_thread() -> None:
+        switched.wait(10)
+        (tmp_path / "other").write_bytes(b"")
+        written.set()
+
+    # Started before the switch: a thread started within it would inherit the switched ids.
+    other = threading.Thread(target=other_thread)
+    other.start()
+    with creating_as((65534, 65534)):
+        (tmp_path / "made").write_bytes(b"")
+        switched.set()
+        assert written.wait(10)
+    other.join()
+    (tmp_path / "after").write_bytes(b"")
+    owners = {name: (tmp_path / name).stat() for name in ("made", "other", "after")}
+    assert {name: (st.st_uid, st.st_gid) for name, st in owners.items()} == {
+        "made": (65534, 65534),
+        "other": (0, 0),
+        "after": (0, 0),
+    }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import logging
 import os
 import resource
 import secrets
@@ -13,7 +15,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistantd.sandbox.bwrap import SandboxFds, bwrap_command, identity_files, kernel_command
+from assistantd.sandbox.bwrap import (
+    SandboxFds,
+    bwrap_command,
+    identity_files,
+    kernel_command,
+    sandbox_environment,
+)
 from assistantd.sandbox.cgroups import CgroupTree, SessionCgroup, tree_tag
 from assistantd.sandbox.channels import KernelChannels
 from assistantd.sandbox.connection import Connection
@@ -22,6 +30,7 @@ from assistantd.sandbox.files import check_input_name
 from assistantd.sandbox.kernel_startup import startup_code
 from assistantd.sandbox.layout import (
     CONNECTION_FILE,
+    SANDBOX_UID,
     SOCKET_DIR,
     PythonLayout,
     discover_python,
@@ -32,6 +41,8 @@ from assistantd.sandbox.protocol import WireCodec
 from assistantd.sandbox.results import InputFile, ProbeResult
 from assistantd.sandbox.seccomp import build_filter_bpf
 from assistantd.sandbox.session import KernelSession
+
+log = logging.getLogger(__name__)
 
 _KERNEL_LOG_BYTES = MIB
 _PROBE_COMMAND = ("-I", "-c", "import ipykernel, zmq")
@@ -95,16 +106,26 @@ class BubblewrapBackend:
                 await self._trial_run(machine)
             except SandboxUnavailable as exc:
                 reason = str(exc).strip()
-                if machine.user is not None:
-                    reason += (
-                        f" (no cgroup pids controller is writable, so the sandbox runs as uid "
-                        f"{machine.user}: the sandbox Python and its folders must be readable "
-                        "by that uid, and unprivileged user namespaces allowed)"
-                    )
-                self._failure = ProbeResult(available=False, reason=reason)
-                return self._failure
+                fallback = _as_server_uid(machine, reason)
+                if fallback is None:
+                    self._failure = ProbeResult(available=False, reason=_explain(machine, reason))
+                    return self._failure
+                try:
+                    await self._trial_run(fallback)
+                except SandboxUnavailable as again:
+                    self._failure = ProbeResult(available=False, reason=str(again).strip())
+                    return self._failure
+                log.warning("code_interpreter sandbox: %s", fallback.description)
+                machine = fallback
             self._machine = machine
             return ProbeResult(available=True, reason=machine.description)
+
+    @property
+    def host_uid(self) -> int | None:
+        """The host uid the sessions' processes run as (None until a probe succeeded)."""
+        if self._machine is None:
+            return None
+        return os.geteuid() if self._machine.user is None else self._machine.user
 
     def _inspect(self) -> _Machine:
         bwrap = self._bwrap or shutil.which("bwrap")
@@ -124,24 +145,27 @@ class BubblewrapBackend:
             (resource.RLIMIT_CORE, 0),
         ]
         user = group = None
+        if os.geteuid() == 0:
+            # Inside its user namespace the kernel is uid 1000 whatever bwrap runs as, but that
+            # uid maps to bwrap's own: the host's root (owner of most host files) unless bwrap
+            # is started as a dedicated unprivileged user.
+            user, group = limits.fallback_uid, limits.fallback_gid
         if cgroups is not None:
             pids = f"cgroup v{cgroups.version} pids.max"
-        elif os.geteuid() == 0:
-            # RLIMIT_NPROC does not bind for root: run as a dedicated unprivileged user.
-            user, group = limits.fallback_uid, limits.fallback_gid
-            rlimits.append((resource.RLIMIT_NPROC, limits.pids))
-            pids = f"RLIMIT_NPROC of uid {user}"
         else:
+            # RLIMIT_NPROC counts the processes of a uid and does not bind for root.
             rlimits.append((resource.RLIMIT_NPROC, limits.pids))
-            pids = f"RLIMIT_NPROC of uid {os.geteuid()}"
+            pids = f"RLIMIT_NPROC of uid {os.geteuid() if user is None else user}"
         memory = (
             f"cgroup v{cgroups.version} memory limit + RLIMIT_AS"
             if cgroups is not None and "memory" in cgroups.controllers
             else "RLIMIT_AS only"
         )
+        host_uid = os.geteuid() if user is None else user
         description = (
             f"bubblewrap sandbox ready (python {layout.executable}; processes: {pids}; "
-            f"memory: {memory}; /mnt/data: tmpfs of {limits.data_dir_bytes // MIB} MiB)"
+            f"memory: {memory}; /mnt/data: tmpfs of {limits.data_dir_bytes // MIB} MiB; "
+            f"kernel: uid {SANDBOX_UID} in its user namespace, host uid {host_uid})"
         )
         return _Machine(
             bwrap, layout, seccomp_bpf, cgroups, user, group, tuple(rlimits), description
@@ -208,6 +232,7 @@ class BubblewrapBackend:
                 channels=channels,
                 cgroup=cgroup,
                 limits=self.limits,
+                owner=_owner(machine),
             )
         except BaseException as exc:
             await _stop(process, cgroup)
@@ -252,6 +277,7 @@ class BubblewrapBackend:
             fds = [info_read]  # spawn closes the others once the child has them
             process = await SandboxProcess.spawn(
                 bwrap_command(machine.bwrap, machine.layout, self.limits, handed, command),
+                env=sandbox_environment(machine.layout),
                 pass_fds=handed.all(),
                 info_fd=info_read,
                 close_after_spawn=handed.all(),
@@ -276,6 +302,41 @@ class BubblewrapBackend:
         """Release the backend (sessions must be closed first)."""
         if self._machine is not None and self._machine.cgroups is not None:
             self._machine.cgroups.remove()
+
+
+def _as_server_uid(machine: _Machine, failure: str) -> _Machine | None:
+    """The fallback when bwrap could not start as the unprivileged uid (unprivileged user
+    namespaces disabled, or the sandbox Python unreadable by that uid): bwrap as the server's
+    root, whose user namespace maps the kernel's uid 1000 to the host's uid 0. Only with
+    cgroups: without them, the uid is what bounds the number of processes."""
+    if machine.user is None or machine.cgroups is None:
+        return None
+    return dataclasses.replace(
+        machine,
+        user=None,
+        group=None,
+        description=machine.description.replace(
+            f"host uid {machine.user})",
+            f"host uid 0, because as uid {machine.user} it failed: {failure[:300]})",
+        ),
+    )
+
+
+def _owner(machine: _Machine) -> tuple[int, int] | None:
+    """The host (uid, gid) of the sandbox's user when bwrap does not run as the server."""
+    if machine.user is None or machine.group is None:
+        return None
+    return machine.user, machine.group
+
+
+def _explain(machine: _Machine, failure: str) -> str:
+    if machine.user is None:
+        return failure
+    return (
+        f"{failure} (no cgroup pids controller is writable, so the sandbox runs as uid "
+        f"{machine.user}: the sandbox Python and its folders must be readable by that uid, and "
+        "unprivileged user namespaces allowed)"
+    )
 
 
 async def _stop(process: SandboxProcess, cgroup: SessionCgroup | None) -> None:

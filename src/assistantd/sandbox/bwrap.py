@@ -78,15 +78,11 @@ def _root_filesystem(layout: PythonLayout) -> list[str]:
     return args
 
 
-def bwrap_command(
-    bwrap: str,
-    layout: PythonLayout,
-    limits: SandboxLimits,
-    fds: SandboxFds,
-    command: list[str],
-) -> list[str]:
-    """The whole `bwrap ... -- command` argv."""
-    env = {
+def sandbox_environment(layout: PythonLayout) -> dict[str, str]:
+    """The whole environment of bwrap and of everything inside the sandbox. bwrap is given it
+    too, not only --setenv: its init stays pid 1 in the session, where /proc/1/environ shows
+    the environment bwrap was started with whatever --clearenv did to its copy."""
+    return {
         "HOME": "/tmp",
         "USER": SANDBOX_USER,
         "PATH": f"{Path(layout.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -98,9 +94,23 @@ def bwrap_command(
         "MALLOC_ARENA_MAX": "2",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def bwrap_command(
+    bwrap: str,
+    layout: PythonLayout,
+    limits: SandboxLimits,
+    fds: SandboxFds,
+    command: list[str],
+) -> list[str]:
+    """The whole `bwrap ... -- command` argv. It is visible inside the session (/proc/1/cmdline),
+    so it holds paths and sizes only: every secret (the connection key) goes through a memfd."""
     args = [
         bwrap,
         "--unshare-all",
+        # Required, not only tried as --unshare-all does: uid 1000 exists in its own user
+        # namespace only, and a machine without one must fail the probe, not run differently.
+        "--unshare-user",
         "--die-with-parent",
         "--new-session",
         "--cap-drop",
@@ -158,6 +168,6 @@ def bwrap_command(
         str(fds.seccomp),
         "--clearenv",
     ]
-    for name, value in env.items():
+    for name, value in sandbox_environment(layout).items():
         args += ["--setenv", name, value]
     return [*args, "--", *command]

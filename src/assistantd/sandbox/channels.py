@@ -26,6 +26,9 @@ from assistantd.sandbox.relay import (
 # whatever the kernel sends costs the server at most one record of memory.
 
 MessageHandler = Callable[[str, Envelope], None]
+# The relay parses what a hostile kernel sends, so it gets none of the server's environment
+# (its keys): only where programs are, and the loader path a Python may need to start.
+_RELAY_ENV_PASSED = ("LD_LIBRARY_PATH",)
 RELAY_SCRIPT = Path(__file__).with_name("relay.py")
 _CHANNEL_NAMES = {number: name for name, number in CHANNEL_IDS.items()}
 
@@ -92,6 +95,8 @@ class KernelChannels:
                     stdin=stdin_read,
                     stdout=stdout_write,
                     stderr=log,
+                    env=_relay_environment(),
+                    close_fds=True,
                     pass_fds=(root_fd,),
                     start_new_session=True,
                     preexec_fn=preexec_for(self._plan),
@@ -164,3 +169,9 @@ class KernelChannels:
             deadline = loop.time() + 5.0
             while self._popen.poll() is None and loop.time() < deadline:
                 await asyncio.sleep(0.01)
+
+
+def _relay_environment() -> dict[str, str]:
+    env = {"PATH": os.defpath, "LANG": "C.UTF-8"}
+    env.update({name: os.environ[name] for name in _RELAY_ENV_PASSED if name in os.environ})
+    return env

@@ -11,8 +11,10 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from assistantd.sandbox.errors import InvalidInputFile, OutputFileError
+from assistantd.sandbox.fsids import creating_as
 from assistantd.sandbox.results import DATA_DIR, InputFile, OutputFile
 
 # The folder is the sandbox's own tmpfs, reached through a descriptor of the sandbox's root; it
@@ -50,12 +52,22 @@ def check_input_name(name: str) -> None:
 
 
 class DataFolder:
-    """/mnt/data of one session, through a directory descriptor owned by this object."""
+    """/mnt/data of one session, through a directory descriptor owned by this object. `owner`
+    is the host (uid, gid) of the sandbox's user when it is not the server's: input copies are
+    created as that user, the only owner the sandbox's tmpfs accepts."""
 
-    def __init__(self, sandbox_root: str, *, max_files: int, max_depth: int) -> None:
+    def __init__(
+        self,
+        sandbox_root: str,
+        *,
+        max_files: int,
+        max_depth: int,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
         self._fd = os.open(sandbox_root + DATA_DIR, _DIR_FLAGS)
         self._max_files = max_files
         self._max_depth = max_depth
+        self._owner = owner
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -151,28 +163,40 @@ class DataFolder:
         """Copy an input file in (replacing any file of that name); its new stamp."""
         check_input_name(file.name)
         temp = f".assistantd-{secrets.token_hex(8)}"
-        fd = os.open(
-            temp,
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-            0o444,  # inputs appear read-only, as the hosted tool's did; our fd still writes
-            dir_fd=self._fd,
-        )
         try:
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(file.source, bytes):
-                    out.write(file.source)
-                else:
-                    with file.source.open("rb") as src:
-                        shutil.copyfileobj(src, out, _COPY_CHUNK)
-            # rename() replaces a file or a symlink of that name, never follows it.
-            os.rename(temp, file.name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
+            # The source is a host file: opened as the server, before any identity switch.
+            source = file.source if isinstance(file.source, bytes) else file.source.open("rb")
         except OSError as exc:
-            with contextlib.suppress(OSError):
+            raise InvalidInputFile(f"{file.name}: could not copy it in: {exc}") from exc
+        try:
+            self._copy_in(source, temp, file)
+        finally:
+            if not isinstance(source, bytes):
+                source.close()
+        st = os.stat(file.name, dir_fd=self._fd, follow_symlinks=False)
+        return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    def _copy_in(self, source: bytes | BinaryIO, temp: str, file: InputFile) -> None:
+        try:
+            with creating_as(self._owner):
+                fd = os.open(
+                    temp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o444,  # inputs appear read-only, as the hosted tool's did; our fd writes
+                    dir_fd=self._fd,
+                )
+                with os.fdopen(fd, "wb") as out:
+                    if isinstance(source, bytes):
+                        out.write(source)
+                    else:
+                        shutil.copyfileobj(source, out, _COPY_CHUNK)
+                # rename() replaces a file or a symlink of that name, never follows it.
+                os.rename(temp, file.name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError), creating_as(self._owner):
                 os.unlink(temp, dir_fd=self._fd)
             if exc.errno == errno.ENOSPC:
                 raise InvalidInputFile(f"{file.name}: no room left in {DATA_DIR}") from exc
             if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
                 raise InvalidInputFile(f"{file.path} is a folder in the session") from exc
             raise InvalidInputFile(f"{file.name}: could not copy it in: {exc}") from exc
-        st = os.stat(file.name, dir_fd=self._fd, follow_symlinks=False)
-        return Stamp(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

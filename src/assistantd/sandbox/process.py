@@ -9,7 +9,7 @@ import os
 import resource
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,8 @@ _LOG_TAIL_BYTES = 16 * 1024
 
 @dataclass(frozen=True, slots=True)
 class SpawnPlan:
-    """What the child does between fork and exec, and as whom it runs."""
+    """What the child does between fork and exec, and as whom it runs (None: the server's own
+    uid/gid)."""
 
     cgroup_procs: Sequence[str] = ()
     rlimits: Sequence[tuple[int, int]] = ()
@@ -32,11 +33,14 @@ class SpawnPlan:
 def preexec_for(plan: SpawnPlan) -> Callable[[], None]:
     procs = [path.encode() for path in plan.cgroup_procs]
     limits = list(plan.rlimits)
+    user, group = plan.user, plan.group
 
-    def join_and_limit() -> None:
+    def join_limit_and_drop() -> None:
         # Runs in the child between fork and exec: join the cgroups first, so that every
-        # process bwrap creates is born inside them. Only plain system calls happen here, no
-        # lock another thread could hold (the server has zmq and executor threads).
+        # process bwrap creates is born inside them, and only then give up root (Popen's own
+        # user= would switch before this runs, and an unprivileged uid may not join a cgroup).
+        # Only plain system calls happen here, no lock another thread could hold (the server
+        # has zmq and executor threads).
         pid = str(os.getpid()).encode()
         for path in procs:
             fd = os.open(path, os.O_WRONLY)
@@ -46,8 +50,13 @@ def preexec_for(plan: SpawnPlan) -> Callable[[], None]:
                 os.close(fd)
         for which, value in limits:
             resource.setrlimit(which, (value, value))
+        if group is not None:
+            os.setgroups([])
+            os.setresgid(group, group, group)
+        if user is not None:
+            os.setresuid(user, user, user)
 
-    return join_and_limit
+    return join_limit_and_drop
 
 
 class _LogSink:
@@ -152,6 +161,7 @@ class SandboxProcess:
         cls,
         argv: list[str],
         *,
+        env: Mapping[str, str],
         pass_fds: Sequence[int],
         info_fd: int,
         close_after_spawn: Sequence[int],
@@ -162,9 +172,11 @@ class SandboxProcess:
         timeout: float,
     ) -> SandboxProcess:
         """Start bwrap and wait until the sandbox exists (the kernel inside may still be
-        starting). `info_fd` is the read end of the pipe given as `--info-fd`; the descriptors in
-        `close_after_spawn` (that write end among them) are closed once the child has them;
-        `ready_marker` is a path that exists in the finished sandbox only."""
+        starting). `env` is bwrap's whole environment: nothing of the server's is inherited,
+        nor any descriptor but `pass_fds`. `info_fd` is the read end of the pipe given as
+        `--info-fd`; the descriptors in `close_after_spawn` (that write end among them) are
+        closed once the child has them; `ready_marker` is a path that exists in the finished
+        sandbox only."""
         log_read, log_write = os.pipe2(os.O_CLOEXEC)
         try:
             # Popen runs on the event loop's thread on purpose: --die-with-parent ties the
@@ -174,12 +186,11 @@ class SandboxProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log_write,
                 stderr=log_write,
+                env=dict(env),
+                close_fds=True,
                 pass_fds=tuple(pass_fds),
                 start_new_session=True,
                 preexec_fn=preexec_for(plan),
-                user=plan.user,
-                group=plan.group,
-                extra_groups=[] if plan.user is not None else None,
             )
         except (OSError, subprocess.SubprocessError) as exc:
             os.close(log_read)

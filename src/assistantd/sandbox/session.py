@@ -49,6 +49,7 @@ class KernelSession:
         channels: KernelChannels,
         cgroup: SessionCgroup | None,
         limits: SandboxLimits,
+        owner: tuple[int, int] | None = None,
     ) -> None:
         self.session_id = session_id
         self.session_dir = session_dir
@@ -59,7 +60,10 @@ class KernelSession:
         self._cgroup = cgroup
         self._limits = limits
         self._folder = DataFolder(
-            process.root_path, max_files=limits.max_reported_files, max_depth=limits.max_depth
+            process.root_path,
+            max_files=limits.max_reported_files,
+            max_depth=limits.max_depth,
+            owner=owner,
         )
         self._route_to: Callable[[str, Envelope], None] | None = None
         self._lock = asyncio.Lock()
