@@ -65,9 +65,12 @@ sandbox: $(SANDBOX_VENV)/.installed
 run: $(VENV)/.installed-run sandbox
 	$(VENV)/bin/assistantd serve $(ARGS)
 
+# Both checks run, so one report shows lint errors and unformatted files together.
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	@status=0; \
+	$(VENV)/bin/ruff check src tests bench || status=1; \
+	$(VENV)/bin/ruff format --check src tests bench || status=1; \
+	exit $$status
 
 typecheck: $(VENV)/.installed-test
 	$(VENV)/bin/mypy
@@ -80,7 +83,18 @@ test-sdk3: $(VENV)/.installed-test sandbox
 test-sdk1: $(SDK1_VENV)/.installed-test
 	$(SDK1_VENV)/bin/pytest tests/contract
 
-test: lint typecheck test-sdk3 test-sdk1
+# Every phase runs even when an earlier one fails (a lint error must not hide a failing test);
+# then the target fails, naming the phases that did.
+TEST_PHASES := lint typecheck test-sdk3 test-sdk1
+
+test:
+	@failed=""; \
+	for phase in $(TEST_PHASES); do \
+	  echo "==> make $$phase"; \
+	  $(MAKE) --no-print-directory $$phase || failed="$$failed $$phase"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (of $(TEST_PHASES))" >&2; exit 1; fi; \
+	echo "make test: all phases passed ($(TEST_PHASES))"
 
 bench: $(VENV)/.installed-test
 	$(VENV)/bin/python bench/messages.py

@@ -40,7 +40,7 @@ from assistantd.retrieval.index import HybridIndex, IndexedChunk
 from assistantd.retrieval.keyword import BM25Params
 from assistantd.retrieval.query import rewrite_query
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cranfield"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "cranfield"
 CUTOFF = 10
 # Chunks retrieved per query before collapsing chunks to documents.
 DEPTH = 100

@@ -11,16 +11,9 @@ from typing import Any, Protocol
 import openai
 import pytest
 
+from tests.contract.test_run_images import PNG
 from tests.support.files import tool_resources, upload
-from tests.support.openapi import (
-    SPEC_PATH,
-    assert_all_properties_present,
-    assert_matches_schema,
-)
-
-pytestmark = pytest.mark.skipif(
-    not SPEC_PATH.is_file(), reason=f"OpenAI OpenAPI spec not found at {SPEC_PATH}"
-)
+from tests.support.openapi import assert_all_properties_present, assert_matches_schema
 
 MODEL = "gpt-4o"
 # Payload literals typed `Any`: the SDK's TypedDicts differ per endpoint and per SDK line.
@@ -133,7 +126,7 @@ MESSAGE_BODIES: dict[str, dict[str, Any]] = {
         "content": [
             {"type": "text", "text": "Describe these images."},
             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-            {"type": "image_file", "image_file": {"file_id": "file-img", "detail": "low"}},
+            {"type": "image_file", "image_file": {"file_id": "<png>", "detail": "low"}},
         ]
     },
     "attachments": {
@@ -146,19 +139,24 @@ MESSAGE_BODIES: dict[str, dict[str, Any]] = {
 }
 
 
+def with_uploads(value: Any, uploaded: dict[str, str]) -> Any:
+    """`value` with every placeholder string (`"<csv>"`) replaced by its upload's file id."""
+    if isinstance(value, dict):
+        return {key: with_uploads(item, uploaded) for key, item in value.items()}
+    if isinstance(value, list):
+        return [with_uploads(item, uploaded) for item in value]
+    return uploaded.get(value, value) if isinstance(value, str) else value
+
+
 @pytest.mark.parametrize("fields", MESSAGE_BODIES.values(), ids=MESSAGE_BODIES.keys())
 def test_message(client: openai.OpenAI, fields: dict[str, Any]) -> None:
     thread_id = new_thread(client)
     uploaded = {
         "<csv>": upload(client, "a.csv", b"a,b\n1,2\n"),
         "<txt>": upload(client, "notes.txt", b"Some notes."),
+        "<png>": upload(client, "pixel.png", PNG),
     }
-    fields = {
-        **fields,
-        "attachments": [
-            {**item, "file_id": uploaded[item["file_id"]]} for item in fields.get("attachments", [])
-        ],
-    }
+    fields = with_uploads(fields, uploaded)
     messages = client.beta.threads.messages.with_raw_response
     created = body(messages.create(thread_id, role="user", **fields))
     assert_object(created, "MessageObject")

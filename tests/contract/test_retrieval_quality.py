@@ -1,5 +1,5 @@
 """Retrieval quality through the public search endpoint, on the Cranfield collection
-(../shared/data/cranfield): 1,400 documents ingested with a file batch, 225 judged queries.
+(tests/data/cranfield): 1,400 documents ingested with a file batch, 225 judged queries.
 
 The pipeline is deterministic (fixed model, no sampling), so the figure is stable; the floor is
 the issue's target (nDCG@10 >= 0.44; plain BM25 + dense RRF makes 0.427 on this collection).
@@ -17,13 +17,10 @@ from pathlib import Path
 import openai
 import pytest
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "cranfield"
+DATA = Path(__file__).resolve().parents[1] / "data" / "cranfield"
 NDCG_FLOOR = 0.44
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not DATA.is_dir(), reason=f"Cranfield collection not found at {DATA}"),
-]
+pytestmark = pytest.mark.slow
 
 
 def clean(value: str | None) -> str:

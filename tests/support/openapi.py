@@ -1,6 +1,7 @@
-"""Check response bodies against OpenAI's published OpenAPI spec (a reference copy outside the
-repo): JSON Schema validation of a named component schema, plus a presence check for keys the
-schema lists but does not require (the wire contract emits every key, null rather than absent)."""
+"""Check response bodies against OpenAI's published OpenAPI spec (the excerpt in
+tests/data/openai-spec, with its source and licence): JSON Schema validation of a named
+component schema, plus a presence check for keys the schema lists but does not require (the
+wire contract emits every key, null rather than absent)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "openai-spec" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "data" / "openai-spec" / "openapi.yaml"
 SPEC_URI = "urn:openai-spec"
 _SCHEMAS_POINTER = "#/components/schemas/"
 
