@@ -15,12 +15,43 @@ from sqlalchemy import create_engine, insert
 
 from assistantd.engine.images import ImageLoader
 from assistantd.engine.pacing import Pacer, drain
-from assistantd.engine.prompt import Prompt, PromptTooLong, build_prompt, message_to_chat
+from assistantd.engine.prompt import (
+    HistoryFit,
+    Prompt,
+    PromptTooLong,
+    keep_limit,
+    message_to_chat,
+    system_messages,
+)
 from assistantd.engine.run_prompt import build_run_prompt
 from assistantd.engine.tokens import PIECE_CHARS, TokenCounter, pieces
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
 from assistantd.store.tables import messages, metadata, threads
+
+
+def build_prompt(
+    *,
+    instructions: str,
+    history: Sequence[Mapping[Any, Any]],
+    run_turns: list[dict[str, Any]],
+    truncation: Mapping[Any, Any],
+    budget: int,
+    counter: TokenCounter,
+    images: Mapping[str, str] | None = None,
+) -> Prompt:
+    """System + thread history + this run's turns, dropping the oldest history to fit `budget`.
+
+    `last_messages` keeps only the newest N history messages first; `auto` then drops the
+    oldest until the prompt fits. This run's own turns are never dropped. All at once: the reference
+    that `engine.run_prompt`, which reads and fits history in short stretches, must agree with.
+    """
+    system = system_messages(instructions)
+    fit = HistoryFit(counter.messages(system + run_turns), budget, keep_limit(truncation))
+    for row in reversed(history):
+        if not drain(fit.offer_steps(message_to_chat(row, images), counter)):
+            break
+    return fit.prompt(system, run_turns)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistantd.engine.pacing import drain
 from assistantd.engine.tokens import TokenCounter
 
 
@@ -145,27 +144,3 @@ class HistoryFit:
         if self.tokens > self.budget:
             raise PromptTooLong(self.tokens, self.budget)
         return Prompt(messages=system + self.kept[::-1] + run_turns, tokens=self.tokens)
-
-
-def build_prompt(
-    *,
-    instructions: str,
-    history: Sequence[Mapping[Any, Any]],
-    run_turns: list[dict[str, Any]],
-    truncation: Mapping[Any, Any],
-    budget: int,
-    counter: TokenCounter,
-    images: Mapping[str, str] | None = None,
-) -> Prompt:
-    """System + thread history + this run's turns, dropping the oldest history to fit `budget`.
-
-    `last_messages` keeps only the newest N history messages first; `auto` then drops the
-    oldest until the prompt fits. This run's own turns are never dropped. All at once: for a
-    long thread on the event loop, `engine.run_prompt` reads and fits it in short stretches.
-    """
-    system = system_messages(instructions)
-    fit = HistoryFit(counter.messages(system + run_turns), budget, keep_limit(truncation))
-    for row in reversed(history):
-        if not drain(fit.offer_steps(message_to_chat(row, images), counter)):
-            break
-    return fit.prompt(system, run_turns)

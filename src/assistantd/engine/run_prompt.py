@@ -45,8 +45,9 @@ async def build_run_prompt(
     budget: int,
     page_rows: int = PAGE_ROWS,
 ) -> RunPrompt:
-    """System + thread history + this run's turns within `budget` (see `prompt.build_prompt`
-    for the truncation rules). Raises `PromptTooLong` when even no history does not fit."""
+    """System + thread history + this run's turns within `budget`. `last_messages` keeps only
+    the newest N history messages; `auto` then drops the oldest until the prompt fits (this
+    run's own turns are never dropped). Raises `PromptTooLong` when even no history fits."""
     thread_id, run_id = run["thread_id"], run["id"]
     pacer = Pacer()
     # A connection per statement: none is held across a pause, when other turns may need one.

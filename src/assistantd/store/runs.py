@@ -21,9 +21,6 @@ _RUN = select(runs).where(runs.c.id == bindparam("run_id"))
 _STEPS = (
     select(run_steps).where(run_steps.c.run_id == bindparam("run_id")).order_by(run_steps.c.seq)
 )
-_THREAD_MESSAGES = (
-    select(messages).where(messages.c.thread_id == bindparam("thread_id")).order_by(messages.c.seq)
-)
 _LOCK_THREAD = (
     select(threads.c.id)
     .where(threads.c.id == bindparam("thread_id"), threads.c.project_id == bindparam("project_id"))
@@ -107,12 +104,6 @@ async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMappi
 
 async def set_message(conn: Conn, message_id: str, values: dict[str, Any]) -> RowMapping | None:
     return await _set(conn, messages, message_id, values, ())
-
-
-async def thread_messages(conn: Conn, thread_id: str) -> list[RowMapping]:
-    """Every message of a thread, oldest first (the model's view of the conversation)."""
-    rows = await conn.execute(_THREAD_MESSAGES, {"thread_id": thread_id})
-    return list(rows.mappings().all())
 
 
 async def expired_idle_runs(conn: Conn, now: int) -> list[RowMapping]:
