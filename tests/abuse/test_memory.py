@@ -81,11 +81,6 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the ToolResourceBinder.wake patch in service/{resources,assistants,threads,"
-    "runs}.py (the embedding model loads on every create)",
-)
 def test_creates_without_files_do_not_load_the_embedding_model(
     plain_server: ServerProcess, model: ScriptedUpstream
 ) -> None:

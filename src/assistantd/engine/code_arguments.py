@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+from assistantd.store.text import storable
+
 _CODE_KEY = re.compile(r'"code"\s*:\s*"')
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "/": "/", "\\": "\\", '"': '"'}
 
@@ -42,7 +44,7 @@ class CodeFromArguments:
                 out.append(decoded)
                 i += used
         self._pos = i
-        return "".join(out)
+        return storable("".join(out))
 
 
 def _escape(raw: str, i: int) -> tuple[str, int]:
@@ -66,13 +68,14 @@ def _escape(raw: str, i: int) -> tuple[str, int]:
 
 def code_of(arguments: str) -> str:
     """The complete call's code: the `code` field, or the whole text when the model sent bare
-    code instead of JSON."""
+    code instead of JSON. A NUL (which Python source cannot hold anyway) becomes U+FFFD, as in
+    the streamed deltas, so what is stored is what was streamed."""
     try:
         parsed = json.loads(arguments)
     except json.JSONDecodeError:
         return arguments
     if isinstance(parsed, dict) and isinstance(parsed.get("code"), str):
-        return str(parsed["code"])
+        return storable(str(parsed["code"]))
     if isinstance(parsed, str):
-        return parsed
-    return arguments
+        return storable(parsed)
+    return storable(arguments)

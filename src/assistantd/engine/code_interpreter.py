@@ -22,6 +22,7 @@ from assistantd.sandbox import (
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
 from assistantd.store.tables import assistants, files, messages, threads
+from assistantd.store.text import storable
 
 log = logging.getLogger("assistantd.engine")
 
@@ -100,7 +101,7 @@ class CodeInterpreterRunner:
                 run["thread_id"],
                 code,
                 timeout=self._call_timeout,
-                on_output=on_logs,
+                on_output=lambda text: on_logs(storable(text)),
                 input_files=inputs,
             )
         except SessionDied as exc:
@@ -211,7 +212,9 @@ def _item(
     arguments: str,
     model_text: str,
 ) -> dict[str, Any]:
-    """The stored tool-call item; `_model`, `_files` and `_images` are for the engine only."""
+    """The stored tool-call item; `_model`, `_files` and `_images` are for the engine only.
+    The code's output may hold any character: NULs become U+FFFD (as in the streamed logs)."""
+    logs, model_text = storable(logs), storable(model_text)
     outputs: list[dict[str, Any]] = [{"type": "logs", "logs": logs}] if logs else []
     outputs += [{"type": "image", "image": {"file_id": file_id}} for file_id in images]
     return {

@@ -8,6 +8,7 @@ written once, when their message or step completes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -44,13 +45,14 @@ from assistantd.engine.turn import (
     unshown_images,
 )
 from assistantd.ids import new_id
-from assistantd.providers.base import ChatRequest, ProviderError
+from assistantd.providers.base import ChatRequest, ProviderError, ToolCallDelta
 from assistantd.providers.routing import ModelRouter
 from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.store.jobs import Claim, LeaseLost
 from assistantd.store.tables import messages, run_steps
+from assistantd.store.text import storable
 from assistantd.wire.messages import message_to_wire
 from assistantd.wire.runs import run_from_row, step_from_row
 
@@ -338,10 +340,12 @@ class RunExecutor:
                     if delta.usage is not None:
                         turn.prompt_tokens = delta.usage.prompt_tokens
                         turn.completion_tokens = delta.usage.completion_tokens
+                    # The model's text is stored as it streams: made storable once, here
+                    # (a NUL, which PostgreSQL cannot hold, becomes U+FFFD on both databases).
                     if delta.content:
-                        await self._on_text(claim, run, turn, delta.content)
+                        await self._on_text(claim, run, turn, storable(delta.content))
                     for call in delta.tool_calls:
-                        await self._on_tool_call(claim, run, turn, call)
+                        await self._on_tool_call(claim, run, turn, storable_call(call))
                     if (delta.content or delta.tool_calls) and self._bus.listening(run["id"]):
                         # Let the streams send this fragment now: SQLite calls never yield, so
                         # a burst of chunks would otherwise be held until the turn is written.
@@ -926,3 +930,12 @@ class RunExecutor:
 
 def _parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [part for m in messages if isinstance(m.get("content"), list) for part in m["content"]]
+
+
+def storable_call(call: ToolCallDelta) -> ToolCallDelta:
+    """A tool-call fragment whose name and arguments the databases can store."""
+    name = storable(call.name) if call.name else call.name
+    arguments = storable(call.arguments)
+    if name == call.name and arguments == call.arguments:
+        return call
+    return dataclasses.replace(call, name=name, arguments=arguments)

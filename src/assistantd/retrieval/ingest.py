@@ -27,6 +27,7 @@ from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim, LeaseLost, fenced_write
 from assistantd.store.tables import vector_store_files
+from assistantd.store.text import storable
 
 log = logging.getLogger("assistantd.retrieval")
 
@@ -110,6 +111,9 @@ class Ingestor:
         spec = ChunkingSpec(static["max_chunk_size_tokens"], static["chunk_overlap_tokens"])
         path = self._blobs.path_of(target["blob_key"])
         text = await asyncio.to_thread(extract_text, path, target["filename"])
+        # A NUL the extraction let through (a late one in a text file, a PDF's) is stored as
+        # U+FFFD on both databases: PostgreSQL cannot store it.
+        text = storable(text)
         pieces = await asyncio.to_thread(chunk_text, text, spec)
         if not pieces:
             raise InvalidFileError("The file contains no text to index.")

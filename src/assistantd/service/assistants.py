@@ -50,11 +50,13 @@ class AssistantService:
             "response_format": response_format_to_wire(body.response_format),
         }
         async with self._db.write() as conn:
-            row["tool_resources"] = await self._resources.create_resources(
+            resources = await self._resources.create_resources(
                 conn, caller.project_id, body.tool_resources
             )
+            row["tool_resources"] = resources.stored
             await self._table.insert(conn, row)
-        self._resources.wake()
+        if resources.queued:
+            self._resources.wake()
         return assistant_to_wire(row)
 
     async def get(self, caller: Caller, assistant_id: str) -> Assistant:

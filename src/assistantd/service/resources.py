@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +24,15 @@ from assistantd.store.tables import threads, vector_stores
 from assistantd.wire.tools import ToolResources, ToolResourcesCreate, tool_resources_to_wire
 
 
+@dataclass(frozen=True)
+class CreatedResources:
+    """The stored form of create-time resources, and whether files were queued for ingestion
+    (only then is the ingestion woken: waking it loads the local embedding model)."""
+
+    stored: dict[str, Any]
+    queued: bool
+
+
 class ToolResourceBinder:
     def __init__(self, stores: VectorStoreService, clock: Clock, thread_store_days: int) -> None:
         self._stores = stores
@@ -39,10 +49,10 @@ class ToolResourceBinder:
         project_id: str,
         resources: ToolResourcesCreate | None,
         param: str = "tool_resources",
-    ) -> dict[str, Any]:
+    ) -> CreatedResources:
         """The stored form of create-time resources; the helper's store is created here."""
         if resources is None:
-            return {}
+            return CreatedResources({}, queued=False)
         ids_only = ToolResources.model_validate(
             resources.model_dump(exclude_none=True, exclude={"file_search": {"vector_stores"}})
         )
@@ -61,7 +71,8 @@ class ToolResourceBinder:
                 file_ids_param=f"{param}.file_search.vector_stores[0].file_ids",
             )
             stored["file_search"] = {"vector_store_ids": [store_id]}
-        return stored
+            return CreatedResources(stored, queued=bool(helper.file_ids))
+        return CreatedResources(stored, queued=False)
 
     async def check_resources(
         self,

@@ -140,21 +140,23 @@ class RunService:
                     row["tool_resources"] = await self._resources.check_resources(
                         conn, caller.project_id, body.tool_resources
                     )
-                thread_row["tool_resources"] = await self._resources.create_resources(
+                resources = await self._resources.create_resources(
                     conn,
                     caller.project_id,
                     thread_body.tool_resources if thread_body else None,
                     "thread.tool_resources",
                 )
+                thread_row["tool_resources"] = resources.stored
                 await self._threads.insert(conn, thread_row)
                 await self._messages.insert_many(conn, message_rows)
-                await self._resources.index_attachments(
+                attached = await self._resources.index_attachments(
                     conn, caller.project_id, thread_id, message_rows, "thread.messages"
                 )
                 thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
                 await self._runs.insert(conn, row)
                 job_id = await self._enqueue(conn, run_id, now, handoff)
-            self._resources.wake()
+            if resources.queued or attached:
+                self._resources.wake()
             created: list[Event] = [
                 ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
             ]

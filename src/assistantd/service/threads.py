@@ -50,16 +50,18 @@ class ThreadService:
             new_message_row(caller.project_id, thread_id, message, now) for message in body.messages
         ]
         async with self._db.write() as conn:
-            row["tool_resources"] = await self._resources.create_resources(
+            resources = await self._resources.create_resources(
                 conn, caller.project_id, body.tool_resources
             )
+            row["tool_resources"] = resources.stored
             await self._table.insert(conn, row)
             await self._messages.insert_many(conn, message_rows)
-            await self._resources.index_attachments(
+            attached = await self._resources.index_attachments(
                 conn, caller.project_id, thread_id, message_rows, "messages"
             )
             created = await self._table.get(conn, caller.project_id, thread_id)
-        self._resources.wake()
+        if resources.queued or attached:
+            self._resources.wake()
         assert created is not None
         return thread_to_wire(created)
 
