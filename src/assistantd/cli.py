@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import resource
-import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
-from urllib.parse import urlsplit
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from assistantd import __version__
-from assistantd.providers.routing import upstream_urls
+from assistantd.self_upstream import is_loopback, self_upstream_problem
 from assistantd.service.auth import AuthService
 from assistantd.service.services import open_services
-from assistantd.settings import Settings, load_settings
+from assistantd.settings import LogLevel, Settings, load_settings
 from assistantd.store.migrate import upgrade
 
 app = typer.Typer(
-    help="assistantd: a self-hosted OpenAI Assistants API v2 server.", no_args_is_help=True
+    help="assistantd: a self-hosted OpenAI Assistants API v2 server.\n\n"
+    "Each option can also be set by the ASSISTANTD_* variable shown with it, or in the TOML "
+    "file named by ASSISTANTD_CONFIG; a flag wins over the variable, the variable over the "
+    "file. The defaults shown are the built-in ones.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help wraps at any width; rich's boxes cut variable names
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (each belongs to a project).", no_args_is_help=True)
@@ -33,11 +35,31 @@ app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
 
-DataDir = Annotated[
-    Path | None, typer.Option(help="Folder for the SQLite file and blobs [default: ./.assistantd]")
-]
+
+def _setting(
+    name: str, help: str, *decls: str, shown_default: str | None = None, **more: Any
+) -> Any:
+    """An option for the setting `name`, naming its variable and built-in default. Unset, it
+    passes None, and the settings read the variable, the TOML file, then the default."""
+    default = Settings.model_fields[name].default
+    return typer.Option(
+        *decls,
+        help=help,
+        envvar=f"ASSISTANTD_{name.upper()}",
+        show_envvar=True,
+        show_default=shown_default or str(default),
+        **more,
+    )
+
+
+DataDir = Annotated[Path | None, _setting("data_dir", "Folder for the SQLite file and blobs")]
 DatabaseUrl = Annotated[
-    str | None, typer.Option(help="SQLAlchemy URL, e.g. postgresql://user:pw@host/db")
+    str | None,
+    _setting(
+        "database_url",
+        "SQLAlchemy URL, e.g. postgresql://user:pw@host/db",
+        shown_default="a SQLite file in the data dir",
+    ),
 ]
 
 
@@ -55,100 +77,6 @@ def _with_auth(settings: Settings, action: Callable[[AuthService], Awaitable[T]]
     return asyncio.run(run())
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_WILDCARDS = ("0.0.0.0", "::", "")
-
-# What to do when a source points at the server itself, by source.
-_SELF_UPSTREAM_ADVICE = {
-    "OPENAI_BASE_URL": "Unset it in this shell (unset OPENAI_BASE_URL) or set "
-    "ASSISTANTD_UPSTREAM_BASE_URL to your model's URL.",
-    "ASSISTANTD_UPSTREAM_BASE_URL": "Set ASSISTANTD_UPSTREAM_BASE_URL to your model's URL, "
-    "or serve on another port.",
-    "ASSISTANTD_EMBEDDING_BASE_URL": "Set ASSISTANTD_EMBEDDING_BASE_URL to your embeddings "
-    "server's URL, or unset it to use the built-in embedding model.",
-}
-
-
-def _addresses(host: str) -> set[IpAddress]:
-    """What a host name resolves to (nothing if it does not resolve)."""
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return set()
-    found: set[IpAddress] = set()
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if address.is_unspecified:  # connecting to 0.0.0.0 or :: reaches this host
-            found |= {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
-        else:
-            found.add(address)
-    return found
-
-
-def _is_this_host(address: IpAddress) -> bool:
-    """Loopback, or an address of one of this machine's interfaces (only those can be bound)."""
-    if address.is_loopback:
-        return True
-    family = socket.AF_INET if address.version == 4 else socket.AF_INET6
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.bind((str(address), 0))
-    except OSError:
-        return False
-    return True
-
-
-def points_at_self(url: str, host: str, port: int) -> bool:
-    """Whether `url` would reach a server listening on `host`:`port` (this one)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
-        return False
-    try:
-        target_port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return False
-    if target_port != port:
-        return False  # the common case, decided without a name lookup
-    targets = _addresses(parts.hostname)
-    if host in _WILDCARDS:
-        # 0.0.0.0 listens on every IPv4 address of the machine; :: on every address.
-        return any(
-            _is_this_host(address) and (host != "0.0.0.0" or address.version == 4)
-            for address in targets
-        )
-    return bool(targets & _addresses(host))
-
-
-def self_upstream_problem(
-    settings: Settings, environ: Mapping[str, str], host: str, port: int
-) -> str | None:
-    """Why the configured upstreams make the server call itself, if they do."""
-    for upstream in upstream_urls(settings, environ):
-        if not points_at_self(upstream.url, host, port):
-            continue
-        calls = "embedding" if "EMBEDDING" in upstream.source else "run"
-        advice = _SELF_UPSTREAM_ADVICE.get(
-            upstream.source, "Point that route's base_url at the model's URL."
-        )
-        return (
-            f"{upstream.source} points at this server itself ({upstream.url}): the server "
-            f"would call itself for every {calls}. {advice}"
-        )
-    return None
-
-
 def _allow_open_files(connections: int) -> None:
     """Raise the soft limit on open files (often 1024) so `connections` sockets fit beside the
     database, blob and sandbox files; never above the hard limit."""
@@ -162,19 +90,32 @@ def _allow_open_files(connections: int) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8000]")] = None,
+    host: Annotated[str | None, _setting("host", "Bind address")] = None,
+    port: Annotated[
+        int | None, _setting("port", "Port (0: any free one)", min=0, max=65535)
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     insecure_no_auth: Annotated[
-        bool, typer.Option(help="Allow a non-loopback bind with no API keys (anyone may call).")
+        bool,
+        _setting(
+            "insecure_no_auth",
+            "Allow a non-loopback bind with no API keys (anyone may call).",
+            "--insecure-no-auth",  # no --no-insecure-no-auth: unset already means no
+        ),
     ] = False,
+    log_level: Annotated[
+        LogLevel | None,
+        _setting(
+            "log_level",
+            "debug, info, warning or error (any case)",
+            metavar="LEVEL",
+            case_sensitive=False,
+        ),
+    ] = None,
 ) -> None:
-    """Apply migrations and serve the API."""
-    import uvicorn
-
-    from assistantd.api.app import create_app
-    from assistantd.api.limits import ConnectionLimits, guarded_protocol
+    """Apply migrations and serve the API; once ready, print where and how to connect."""
+    from assistantd.serving import serve_api
 
     settings = _settings(
         data_dir,
@@ -182,6 +123,7 @@ def serve(
         host=host,
         port=port,
         insecure_no_auth=insecure_no_auth or None,
+        log_level=log_level,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -204,22 +146,7 @@ def serve(
         )
         raise typer.Exit(code=2)
     _allow_open_files(settings.max_connections)
-    limits = ConnectionLimits(
-        header_seconds=settings.header_timeout_seconds,
-        body_idle_seconds=settings.body_timeout_seconds,
-        body_min_bytes_per_second=settings.body_min_bytes_per_second,
-        max_connections=settings.max_connections,
-    )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        http=guarded_protocol(limits),
-        timeout_keep_alive=settings.keepalive_seconds,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve_api(settings, os.environ)
 
 
 @db_app.command("upgrade")
@@ -233,7 +160,9 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
 @keys_app.command("create")
 def keys_create(
     project: Annotated[str, typer.Option(help="Project the key belongs to (created if new)")],
-    name: Annotated[str | None, typer.Option(help="A label for the key")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="A label for the key", show_default="none")
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:

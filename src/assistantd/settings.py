@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class LogLevel(StrEnum):
+    """`log_level` values (and `serve --log-level` choices)."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def default_embedded_threads() -> int:
@@ -139,10 +149,15 @@ class Settings(BaseSettings):
     sandbox_call_timeout_seconds: float = Field(default=120.0, gt=0, description="per call")
     sandbox_output_chars: int = Field(default=1 << 20, ge=1024, description="logs kept per call")
     sandbox_data_mb: int = Field(default=512, ge=16, description="size of /mnt/data per session")
-    log_level: str = "info"
+    log_level: LogLevel = Field(default=LogLevel.INFO, description="any case: INFO works too")
     clock_offset_seconds: int = Field(
         default=0, description="shift the server's clock (for testing expiry); never in production"
     )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(

@@ -100,6 +100,10 @@ class ServerProcess:
         return code
 
     def log(self) -> str:
+        return self.output()[-5000:]
+
+    def output(self) -> str:
+        """Everything the server wrote so far (stdout and stderr, interleaved)."""
         if self.log_path is None or not self.log_path.exists():
             return ""
-        return self.log_path.read_text(errors="replace")[-5000:]
+        return self.log_path.read_text(errors="replace")

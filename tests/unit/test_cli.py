@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistantd.cli import is_loopback, points_at_self, self_upstream_problem
+from assistantd.self_upstream import is_loopback, points_at_self, self_upstream_problem
 from assistantd.settings import load_settings
 from assistantd.store.database import async_url, sync_url
 

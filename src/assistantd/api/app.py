@@ -35,7 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services
-            log.info("assistantd %s ready", __version__)
+            # "ready" is announced once uvicorn has bound its sockets (see serving.py).
+            log.debug("services started")
             yield
 
     app = FastAPI(

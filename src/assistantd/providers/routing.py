@@ -63,6 +63,35 @@ def upstream_urls(settings: Settings, environ: Mapping[str, str]) -> list[Upstre
 
 
 @dataclass(frozen=True)
+class DefaultUpstream:
+    """The upstream for model names no `[models]` entry claims, and where its parts came from
+    (names of settings or environment variables; values of keys are never kept here)."""
+
+    base_url: str
+    url_source: str
+    key_source: str | None  # None: requests go without an API key
+
+
+def default_upstream(settings: Settings, environ: Mapping[str, str]) -> DefaultUpstream | None:
+    """The default upstream, if any: ASSISTANTD_UPSTREAM_* first, then the OpenAI SDK's own
+    variables; a key alone means OpenAI's API (as the SDK would do)."""
+    key_source = None
+    if settings.upstream_api_key:
+        key_source = "ASSISTANTD_UPSTREAM_API_KEY"
+    elif environ.get("OPENAI_API_KEY"):
+        key_source = "OPENAI_API_KEY"
+    if settings.upstream_base_url:
+        return DefaultUpstream(
+            settings.upstream_base_url, "ASSISTANTD_UPSTREAM_BASE_URL", key_source
+        )
+    if environ.get("OPENAI_BASE_URL"):
+        return DefaultUpstream(environ["OPENAI_BASE_URL"], "OPENAI_BASE_URL", key_source)
+    if key_source is not None:
+        return DefaultUpstream(OPENAI_DEFAULT_BASE_URL, key_source, key_source)
+    return None
+
+
+@dataclass(frozen=True)
 class Route:
     base_url: str
     api_key: str
@@ -111,13 +140,12 @@ class ModelRouter:
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str]) -> ModelRouter:
-        base_url = settings.upstream_base_url or environ.get("OPENAI_BASE_URL")
-        api_key = settings.upstream_api_key or environ.get("OPENAI_API_KEY")
+        origin = default_upstream(settings, environ)
         upstream = None
-        if base_url or api_key:
+        if origin is not None:
             upstream = Route(
-                base_url=base_url or OPENAI_DEFAULT_BASE_URL,
-                api_key=api_key or "",
+                base_url=origin.base_url,
+                api_key=settings.upstream_api_key or environ.get("OPENAI_API_KEY") or "",
                 upstream_model=settings.upstream_model,
                 context_length=settings.upstream_context_length,
                 include_usage=True,

@@ -128,6 +128,10 @@ class AuthService:
         async with self._db.read() as conn:
             return await key_store.any_key(conn)
 
+    async def active_key_count(self) -> int:
+        async with self._db.read() as conn:
+            return await key_store.count_active_keys(conn)
+
     async def create_key(self, project: str, name: str | None) -> NewKey:
         if not project or len(project) > 256:
             raise InvalidRequestError("A project name of 1 to 256 characters is required.")

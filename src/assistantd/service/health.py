@@ -12,8 +12,13 @@ class HealthService:
     def __init__(self, code: CodeInterpreterRunner) -> None:
         self._code = code
 
+    @property
+    def code_interpreter_problem(self) -> str | None:
+        """Why code_interpreter cannot run here (the sandbox probe's answer), or None."""
+        return self._code.unavailable_reason
+
     def status(self) -> dict[str, Any]:
-        reason = self._code.unavailable_reason
+        reason = self.code_interpreter_problem
         return {
             "status": "ok",
             "version": __version__,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, exists, insert, select, update
+from sqlalchemy import RowMapping, bindparam, exists, func, insert, select, update
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import api_keys, projects
@@ -45,6 +45,11 @@ async def any_key(conn: Conn) -> bool:
     """Whether a key was ever created (revoked ones count: the server stays closed)."""
     query = select(exists().where(api_keys.c.seq.is_not(None)))
     return bool((await conn.execute(query)).scalar())
+
+
+async def count_active_keys(conn: Conn) -> int:
+    query = select(func.count()).select_from(api_keys).where(_ACTIVE)
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def list_keys(conn: Conn) -> list[RowMapping]:
