@@ -15,12 +15,13 @@ Runs go to a zero-latency upstream (`zero_upstream.py`, its own process). With `
 the server runs under tracemalloc (several times slower) and the Python allocations that grew
 between the `--warmup`th sample and the last are listed.
 
-What it showed (2 cores, SQLite): RSS goes from ~256 MB to ~570 MB within the first 1,000
-requests and then stays flat. That step is the local embedding model loaded lazily, twice: the
-documents' session (~200 MB, loaded and run once by the first create, even without files) and
-the query session (~170 MB, on the first search). The Python heap is ~30 MB and flat. The only
-per-request growth was the bearer-token cache (~0.5 KB per distinct token, up to 10,000 tokens,
-then dropped all at once); it now holds only the answers of the last `auth_cache_seconds`.
+What it showed (2 cores, SQLite): RSS goes from ~254 MB to ~619 MB within the first 1,000
+requests and then stays flat (+3.4 MB over the next 11,000, slowing down). That step is the
+local embedding model loaded lazily, twice: the documents' session (~200 MB, when the mix's first
+vector store is created) and the query session (~170 MB, on the first search). The Python heap
+is ~30 MB and flat. The only per-request growth was the bearer-token cache (~0.5 KB per distinct
+token, up to 10,000 tokens, then dropped all at once); it now holds only the answers of the last
+`auth_cache_seconds`. Creating an assistant or thread without files used to load the model too.
 """
 
 from __future__ import annotations
