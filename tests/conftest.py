@@ -92,7 +92,12 @@ def server(make_server: ServerFactory) -> ServerProcess:
 
 
 def sdk_client(server: ServerProcess, api_key: str = "sk-test") -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=server.base_url, api_key=api_key, max_retries=0, timeout=30)
+    if not hasattr(client, "vector_stores"):
+        # SDKs before 1.66 have vector stores under `beta` only (same wire paths): the tests
+        # use the newer name on every SDK line.
+        client.vector_stores = client.beta.vector_stores  # type: ignore[attr-defined]
+    return client
 
 
 @pytest.fixture
