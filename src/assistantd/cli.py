@@ -32,6 +32,11 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (each belongs to a project).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+sandbox_app = typer.Typer(
+    help="code_interpreter's sandbox: bubblewrap and its own Python environment.",
+    no_args_is_help=True,
+)
+app.add_typer(sandbox_app, name="sandbox")
 
 T = TypeVar("T")
 
@@ -201,6 +206,62 @@ def keys_revoke(
         typer.echo(f"no active key with id {key_id}", err=True)
         raise typer.Exit(code=1)
     typer.echo(f"revoked {key_id}")
+
+
+@sandbox_app.command("install")
+def sandbox_install(
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            help="Interpreter to build the environment from (>= 3.11)",
+            show_default="/usr/bin/python3 when new enough, else this one",
+        ),
+    ] = None,
+) -> None:
+    """Install bubblewrap (with apt, when root) and build the sandbox's Python environment where
+    the server looks for it (ASSISTANTD_SANDBOX_PYTHON), then check that sessions start."""
+    from assistantd.sandbox.install import (
+        InstallError,
+        InstallPlan,
+        build_environment,
+        choose_python,
+        ensure_bubblewrap,
+        venv_of,
+    )
+
+    settings = load_settings()
+    ensure_bubblewrap(typer.echo)
+    plan = InstallPlan(venv=venv_of(settings.sandbox_python), base_python=choose_python(python))
+    try:
+        build_environment(plan, typer.echo)
+    except InstallError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    _report_sandbox(settings)
+
+
+@sandbox_app.command("check")
+def sandbox_check() -> None:
+    """Start one sandbox session, as the server does at start-up, and say whether it worked."""
+    _report_sandbox(load_settings())
+
+
+def _report_sandbox(settings: Settings) -> None:
+    from assistantd.service.services import build_sandbox
+
+    async def probe() -> tuple[bool, str | None]:
+        backend, _ = build_sandbox(settings)  # the server's own limits and paths
+        try:
+            result = await backend.probe()
+        finally:
+            await backend.aclose()
+        return result.available, result.reason
+
+    available, reason = asyncio.run(probe())
+    if not available:
+        typer.echo(f"code_interpreter unavailable: {reason}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(f"code_interpreter available: {reason}")
 
 
 @app.command()

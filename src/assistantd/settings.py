@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     embedding_api_key: str | None = None
     embedding_model: str | None = Field(default=None, description="model name sent upstream")
     thread_store_expiry_days: int = Field(default=7, ge=1, le=365)
-    # code_interpreter sandbox (see src/assistantd/sandbox/; `make sandbox` creates the Python).
+    # code_interpreter sandbox (src/assistantd/sandbox/; `assistantd sandbox install` builds it).
     sandbox_python: Path = Field(
         default=Path(".venv-sandbox/bin/python"), description="the sandbox's own Python"
     )

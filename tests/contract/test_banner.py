@@ -209,7 +209,8 @@ def test_code_interpreter_unavailable_gives_the_reason_and_log_level_applies(
     )
     banner = start(started, server, "--log-level", "WARNING")
     reason = (
-        f"the sandbox Python {missing.absolute()} does not exist (run `make sandbox` to create it)"
+        f"the sandbox Python {missing.absolute()} does not exist "
+        "(run `assistantd sandbox install` to create it)"
     )
     assert health(server)["code_interpreter"] == {"available": False, "reason": reason}
     assert f"code_interpreter unavailable (runs using it fail): {reason}" in flat(banner)

@@ -169,7 +169,7 @@ def test_probe_reports_a_missing_sandbox_python(loop: Loop, tmp_path: Path) -> N
     try:
         probe = loop.run(backend.probe())
         assert not probe.available
-        assert "make sandbox" in probe.reason
+        assert "assistantd sandbox install" in probe.reason
     finally:
         loop.run(backend.aclose())
 

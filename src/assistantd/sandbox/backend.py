@@ -131,8 +131,8 @@ class BubblewrapBackend:
         bwrap = self._bwrap or shutil.which("bwrap")
         if bwrap is None:
             raise SandboxUnavailable(
-                "bubblewrap (bwrap) is not installed; code_interpreter needs it (run `make sandbox`"
-                " as root, or `apt-get install bubblewrap`)"
+                "bubblewrap (bwrap) is not installed; code_interpreter needs it (run "
+                "`assistantd sandbox install` as root, or `apt-get install bubblewrap`)"
             )
         if not os.access(bwrap, os.X_OK):
             raise SandboxUnavailable(f"bubblewrap ({bwrap}) is not an executable file")

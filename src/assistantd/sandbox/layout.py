@@ -72,7 +72,8 @@ def discover_python(python: Path) -> PythonLayout:
     executable = Path(os.path.abspath(python))
     if not os.access(executable, os.X_OK) or not executable.is_file():
         raise SandboxUnavailable(
-            f"the sandbox Python {executable} does not exist (run `make sandbox` to create it)"
+            f"the sandbox Python {executable} does not exist "
+            "(run `assistantd sandbox install` to create it)"
         )
     dirs: set[Path] = {_prefix_of(Path(os.path.realpath(executable)).parent)}
     venv = executable.parent.parent
