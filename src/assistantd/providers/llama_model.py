@@ -1,29 +1,33 @@
-"""The embedded model on llama.cpp: load a GGUF, render a chat with the model's own template,
-and generate tokens, optionally under a grammar. Synchronous and single-threaded by contract:
-the provider calls it from one worker thread, one generation at a time."""
+"""The embedded model's runtime: what a loaded GGUF model offers the provider, and which
+llama.cpp binding loads it: cyllama's prebuilt wheel by default, llama-cpp-python (compiled
+from source for CPUs the wheel does not support) when chosen or when cyllama is absent."""
 
 from __future__ import annotations
 
-import codecs
-import logging
+import importlib.util
+import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Literal, Protocol
 
-log = logging.getLogger("assistantd.embedded")
-
-# For GGUF files without a template: ChatML, which SmolLM2 and many small models use.
-_CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+Runtime = Literal["auto", "cyllama", "llama-cpp-python"]
+RUNTIMES: tuple[Runtime, ...] = ("auto", "cyllama", "llama-cpp-python")
+# cyllama's wheels are built for x86-64-v3; on an older CPU llama.cpp dies of SIGILL.
+CYLLAMA_X86_FLAGS = frozenset({"avx2", "fma", "f16c"})
+SOURCE_BUILD_HINT = (
+    "install the runtime built from source for this CPU (pip install "
+    "'assistantd[llama-cpp-python]', which compiles llama.cpp for about 10 minutes) and set "
+    "ASSISTANTD_EMBEDDED_RUNTIME=llama-cpp-python"
 )
 
 
 class ModelLoadError(Exception):
-    """llama.cpp could not load the GGUF file."""
+    """llama.cpp could not load the GGUF file, or no usable runtime is installed."""
+
+
+class GrammarError(ValueError):
+    """llama.cpp rejected a grammar; sampling under it would crash the process."""
 
 
 @dataclass(frozen=True)
@@ -40,55 +44,22 @@ class Generation:
 
     completion_tokens: int = 0
     finish_reason: str = "stop"
+    cached_tokens: int = 0  # prompt tokens the context still held (0 if the runtime can't say)
 
 
-class LlamaModel:
-    """One loaded GGUF model with its context (KV cache)."""
+class LlamaModel(Protocol):
+    """One loaded GGUF model with its context (KV cache). Synchronous and single-threaded by
+    contract: the provider calls it from one worker thread, one generation at a time."""
 
-    def __init__(self, llm: Any, path: Path) -> None:
-        import llama_cpp
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        self.path = path
-        self._llm = llm
-        self._llama_cpp = llama_cpp
-        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        template = llm.metadata.get("tokenizer.chat_template") or _CHATML
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._token_text(llm.token_eos()),
-            bos_token=self._token_text(llm.token_bos()),
-            add_generation_prompt=True,
-        )
-
-    @classmethod
-    def load(cls, path: Path, *, n_ctx: int, n_threads: int) -> LlamaModel:
-        from llama_cpp import Llama
-
-        try:
-            llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"llama.cpp could not load {path}: {exc}") from exc
-        return cls(llm, path)
+    path: Path
 
     @property
-    def n_ctx(self) -> int:
-        return int(self._llm.n_ctx())
+    def n_ctx(self) -> int: ...
 
     def chat_tokens(self, messages: Sequence[dict[str, str]]) -> list[int]:
         """The prompt tokens of a conversation (role and string content per message), ending
         where the assistant's answer starts."""
-        rendered = self._formatter(messages=cast(Any, list(messages)))
-        tokens = self._llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
-        )
-        return list(tokens)
+        ...
 
     def generate(
         self,
@@ -98,42 +69,64 @@ class LlamaModel:
         result: Generation,
         stop_requested: Callable[[], bool],
     ) -> Iterator[str]:
-        """Yield the answer's text as tokens are sampled; `result` tells how it ended."""
-        from llama_cpp.llama_grammar import LlamaGrammar
+        """Yield the answer's text as tokens are sampled; `result` tells how it ended. Raises
+        GrammarError before sampling if llama.cpp cannot parse `grammar`."""
+        ...
 
-        compiled = LlamaGrammar.from_string(grammar, verbose=False) if grammar else None
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        room = self.n_ctx - len(tokens)
-        limit = min(sampling.max_tokens, room)
-        result.finish_reason = "length"
-        if limit > 0:
-            for token in self._llm.generate(
-                tokens,
-                temp=sampling.temperature,
-                top_p=sampling.top_p,
-                repeat_penalty=sampling.repeat_penalty,
-                grammar=compiled,
-            ):
-                if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                    result.finish_reason = "stop"
-                    break
-                result.completion_tokens += 1
-                text = decoder.decode(self._llm.detokenize([token]))
-                if text:
-                    yield text
-                if result.completion_tokens >= limit:
-                    break
-                if stop_requested():
-                    result.finish_reason = "stop"
-                    break
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
+    def close(self) -> None: ...
 
-    def close(self) -> None:
-        self._llm.close()
 
-    def _token_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        return bytes(self._llm.detokenize([token], special=True)).decode("utf-8", "replace")
+def load_model(path: Path, *, n_ctx: int, n_threads: int, runtime: Runtime = "auto") -> LlamaModel:
+    """Load the GGUF file on the chosen runtime; ModelLoadError says what went wrong."""
+    chosen = choose_runtime(runtime, _has_module, cpu_flags())
+    try:
+        if chosen == "cyllama":
+            from assistantd.providers.cyllama_model import CyllamaModel
+
+            return CyllamaModel.load(path, n_ctx=n_ctx, n_threads=n_threads)
+        from assistantd.providers.llama_cpp_python_model import LlamaCppPythonModel
+
+        return LlamaCppPythonModel.load(path, n_ctx=n_ctx, n_threads=n_threads)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"The embedded model's runtime {chosen} is not installed ({exc})."
+        ) from exc
+
+
+def choose_runtime(
+    runtime: Runtime, installed: Callable[[str], bool], flags: frozenset[str] | None
+) -> Literal["cyllama", "llama-cpp-python"]:
+    """`auto` is cyllama unless it is missing or the CPU lacks what its wheel needs (`flags`
+    None: unknown, assumed fine) and llama-cpp-python is there. An explicit cyllama on such
+    a CPU fails here rather than killing the server on its first instruction."""
+    lacking = sorted(CYLLAMA_X86_FLAGS - flags) if flags is not None else []
+    if runtime == "auto":
+        has_fallback = installed("llama_cpp")
+        if has_fallback and (lacking or not installed("cyllama")):
+            return "llama-cpp-python"
+        runtime = "cyllama"
+    if runtime == "cyllama" and lacking:
+        raise ModelLoadError(
+            f"This CPU lacks {', '.join(lacking)}, which the prebuilt llama.cpp runtime "
+            f"(cyllama) needs: {SOURCE_BUILD_HINT}."
+        )
+    return runtime
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The x86-64 CPU's feature flags on Linux; None elsewhere or when unreadable."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return None
+
+
+def _has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None

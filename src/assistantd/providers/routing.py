@@ -189,6 +189,7 @@ class ModelRouter:
                     n_threads=settings.embedded_threads,
                     n_ctx=settings.embedded_context_length,
                     max_tokens=settings.embedded_max_tokens,
+                    runtime=settings.embedded_runtime,
                 )
             )
         embedded_name = embedded_model_id(settings.embedded_model_path) if embedded else None

