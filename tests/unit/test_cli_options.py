@@ -15,7 +15,7 @@ from assistantd.cli import app
 from assistantd.settings import load_settings
 
 # Options that are not settings: they have no variable (the key's project and label).
-NOT_SETTINGS = {"--project", "--name", "--help"}
+NOT_SETTINGS = {"--project", "--name", "--help", "--python"}  # --python: sandbox install
 
 
 @pytest.fixture(autouse=True)
