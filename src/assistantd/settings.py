@@ -49,6 +49,11 @@ class ModelRoute(BaseModel):
     tools: bool = Field(default=True, description="the model can call functions")
     vision: bool = Field(default=True, description="the model accepts image parts")
     json_schema: bool = Field(default=True, description="the model honours response_format")
+    file_search: Literal["engine", "model"] | None = Field(
+        default=None,
+        description="who runs file_search: the model, by calling it (default for openai), or "
+        "the engine, on the run's first turn, with the user's message (default for embedded)",
+    )
 
 
 class Settings(BaseSettings):
@@ -102,6 +107,9 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(default=120.0, gt=0)
     upstream_retries: int = Field(default=3, ge=0, le=10)
     upstream_retry_base_seconds: float = Field(default=0.5, ge=0)
+    upstream_file_search: Literal["engine", "model"] = Field(
+        default="model", description="file_search on the default upstream route (see [models])"
+    )
     models: dict[str, ModelRoute] = Field(default_factory=dict)
     # The embedded model (llama.cpp), the default route when no upstream is configured.
     embedded_model: bool = Field(
@@ -124,6 +132,15 @@ class Settings(BaseSettings):
     embedded_max_tokens: int = Field(
         default=512, ge=1, description="answer length per turn when the run sets no budget"
     )
+    embedded_file_search: Literal["engine", "model"] = Field(
+        default="engine", description="file_search on embedded routes (see [models])"
+    )
+    # Repetition penalties (llama.cpp, over the last 64 generated tokens) of prose answers and
+    # of JSON replies (tool calls, response_format); 1.0 and 0.0 switch them off.
+    embedded_repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    embedded_frequency_penalty: float = Field(default=0.0, ge=0.0, le=2.0)
+    embedded_presence_penalty: float = Field(default=0.0, ge=0.0, le=2.0)
+    embedded_json_repeat_penalty: float = Field(default=1.0, ge=1.0, le=2.0)
     # The run engine.
     workers: int = Field(default=16, ge=1, le=1024, description="runs executed at once")
     job_lease_seconds: float = Field(default=30.0, gt=0)

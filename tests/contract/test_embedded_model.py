@@ -130,3 +130,23 @@ def test_image_inputs_are_refused_by_the_embedded_route(embedded: ServerProcess)
     assert run.status == "failed"
     assert run.last_error is not None
     assert "without image inputs" in run.last_error.message
+
+
+def test_the_models_token_cap_is_reported_as_the_completion_budget(
+    embedded: ServerProcess,
+) -> None:
+    """No budget on the run: the server's cap (48 tokens here) ends it, and says which."""
+    client = sdk_client(embedded)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "Write a long story about a dragon and a king."}]
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, temperature=0, **POLL
+    )
+    assert run.status == "incomplete", run.last_error
+    assert run.last_error is None
+    assert run.incomplete_details is not None
+    assert run.incomplete_details.reason == "max_completion_tokens"
+    assert run.usage is not None
+    assert run.usage.completion_tokens == 48

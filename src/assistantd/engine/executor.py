@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from assistantd.clock import Clock
-from assistantd.engine import code_interpreter, file_search
+from assistantd.engine import code_interpreter, engine_search, file_search
 from assistantd.engine.bus import EventBus
 from assistantd.engine.chat_request import (
     chat_response_format,
@@ -103,6 +103,7 @@ class RunExecutor:
         self._config = config
         self._clock = clock
         self._file_search = file_search
+        self._engine_search = engine_search.EngineSearch(db, bus, clock, file_search)
 
     async def execute(self, run_id: str, claim: Claim) -> None:
         """Run until the run needs the client, ends, or the process stops. Never raises for a
@@ -220,11 +221,14 @@ class RunExecutor:
                 run = await run_store.get_run(conn, run_id)
             if run is None:
                 return "done"
-            steps = await run_store.steps_of(conn, run_id)
+            steps: list[Mapping[Any, Any]] = list(await run_store.steps_of(conn, run_id))
         if run["status"] != "in_progress":
             if run["status"] == "cancelling":
                 await self._end(claim, run_id, "cancelled")
             return "done"
+        if engine_search.searches(route, run, steps):
+            searched = await self._engine_search.search(claim, run)
+            steps = [*steps, searched] if searched is not None else steps
         usage = dict(run["usage"] or {"prompt_tokens": 0, "completion_tokens": 0})
         budget = route.context_length - min(_ANSWER_RESERVE, route.context_length // 4)
         if run["max_prompt_tokens"] is not None:
@@ -285,6 +289,7 @@ class RunExecutor:
             response_format=chat_response_format(run["response_format"]),
             reasoning_effort=run["reasoning_effort"],
         )
+        request = engine_search.shape(route, steps, request)
         turn = Turn(
             citations=CitationScanner(sources_of_steps(steps), paths_of_steps(steps)),
             images=unshown_images(steps, own.values()),

@@ -39,8 +39,10 @@ FUNCTION = {
             "properties": {
                 "queries": {
                     "type": "array",
-                    "items": {"type": "string"},
-                    "description": "One or more search queries (keywords or questions).",
+                    "items": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "minItems": 1,
+                    "maxItems": 5,
+                    "description": "One to five search queries (keywords or questions).",
                 }
             },
             "required": ["queries"],

@@ -21,6 +21,9 @@ class ChatRequest:
     max_tokens: int | None = None
     response_format: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+    # Markers of the search results the prompt holds (【0:1†a.txt】). A provider that shapes its
+    # model's output (the embedded grammar) makes a plain answer cite them; others ignore it.
+    cite: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

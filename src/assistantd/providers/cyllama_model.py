@@ -108,7 +108,12 @@ class CyllamaModel:
         """llama-cpp-python's chain: penalties, grammar, then greedy or top-k/p/min-p/temp."""
         cy = self._cy
         sampler = cy.LlamaSampler(cy.LlamaSamplerChainParams())
-        sampler.add_penalties(_PENALTY_LAST_N, sampling.repeat_penalty, 0.0, 0.0)
+        sampler.add_penalties(
+            _PENALTY_LAST_N,
+            sampling.repeat_penalty,
+            sampling.frequency_penalty,
+            sampling.presence_penalty,
+        )
         if grammar:
             self._log.errors.clear()
             sampler.add_grammar(self._vocab, grammar, "root")

@@ -15,7 +15,13 @@ from functools import partial
 from pathlib import Path
 
 from assistantd.providers.base import ChatDelta, ChatRequest, ProviderError, Usage
-from assistantd.providers.embedded_turn import EmbeddedTurn, embedded_turn
+from assistantd.providers.embedded_turn import (
+    DEFAULT_JSON,
+    DEFAULT_PROSE,
+    EmbeddedTurn,
+    Repetition,
+    embedded_turn,
+)
 from assistantd.providers.llama_model import (
     Generation,
     GrammarError,
@@ -41,6 +47,8 @@ class EmbeddedConfig:
     n_ctx: int
     max_tokens: int  # per turn, when the run sets no budget
     runtime: Runtime = "auto"
+    prose: Repetition = DEFAULT_PROSE  # repetition penalties of a plain-text answer
+    json: Repetition = DEFAULT_JSON  # and of a JSON reply (tool calls, response_format)
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,12 @@ class EmbeddedProvider:
             loop = asyncio.get_running_loop()
             try:
                 turn = await loop.run_in_executor(
-                    self._executor, embedded_turn, request, self._config.max_tokens
+                    self._executor,
+                    embedded_turn,
+                    request,
+                    self._config.max_tokens,
+                    self._config.prose,
+                    self._config.json,
                 )
             except ValueError as exc:  # a grammar the converter cannot build
                 raise ProviderError("invalid_prompt", str(exc), retryable=False) from exc

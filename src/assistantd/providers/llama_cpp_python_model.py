@@ -76,6 +76,8 @@ class LlamaCppPythonModel:
                 temp=sampling.temperature,
                 top_p=sampling.top_p,
                 repeat_penalty=sampling.repeat_penalty,
+                frequency_penalty=sampling.frequency_penalty,
+                presence_penalty=sampling.presence_penalty,
                 grammar=compiled,
             ):
                 if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):

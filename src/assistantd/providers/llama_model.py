@@ -36,6 +36,8 @@ class Sampling:
     top_p: float
     max_tokens: int
     repeat_penalty: float = 1.0
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
 
 
 @dataclass

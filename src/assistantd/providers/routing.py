@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from assistantd.providers.base import ChatProvider
 from assistantd.providers.embedded import EmbeddedConfig, EmbeddedProvider
+from assistantd.providers.embedded_turn import Repetition
 from assistantd.providers.model_file import embedded_model_id
 from assistantd.providers.openai_compat import OpenAICompatibleProvider
 from assistantd.providers.prompted_tools import PromptedToolsProvider
@@ -37,6 +38,7 @@ KNOWN_ALIASES = (
 )
 
 ProviderKind = Literal["openai", "embedded"]
+FileSearchMode = Literal["engine", "model"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,14 @@ class Route:
     vision: bool = True
     json_schema: bool = True
     provider: ProviderKind = "openai"
+    # "engine": the engine searches on the run's first turn and the model only answers (for
+    # models that cannot drive tools reliably); "model": the model calls file_search itself.
+    file_search: FileSearchMode = "model"
+
+    @property
+    def emulates_tools(self) -> bool:
+        """Tool calls and results reach the model as text, not through native tool calling."""
+        return self.provider == "embedded" or not self.tools
 
     def missing_capability(self, *, tools: bool, images: bool, response_format: bool) -> str | None:
         """What a request needs that this route says its model cannot do, if anything.
@@ -149,6 +159,7 @@ class ModelRouter:
                 upstream_model=settings.upstream_model,
                 context_length=settings.upstream_context_length,
                 include_usage=True,
+                file_search=settings.upstream_file_search,
             )
         embedded_route = Route(
             base_url="",
@@ -158,11 +169,14 @@ class ModelRouter:
             include_usage=True,
             vision=False,
             provider="embedded",
+            file_search=settings.embedded_file_search,
         )
         routes = {}
         for name, entry in settings.models.items():
             if entry.provider == "embedded":
-                routes[name] = embedded_route
+                routes[name] = replace(
+                    embedded_route, file_search=entry.file_search or embedded_route.file_search
+                )
                 continue
             if entry.base_url is None and upstream is None:
                 raise ValueError(f"model route '{name}' has no base_url and no default upstream")
@@ -177,6 +191,7 @@ class ModelRouter:
                 tools=entry.tools,
                 vision=entry.vision,
                 json_schema=entry.json_schema,
+                file_search=entry.file_search or "model",
             )
         default = upstream
         if default is None and settings.embedded_model:
@@ -190,6 +205,12 @@ class ModelRouter:
                     n_ctx=settings.embedded_context_length,
                     max_tokens=settings.embedded_max_tokens,
                     runtime=settings.embedded_runtime,
+                    prose=Repetition(
+                        repeat=settings.embedded_repeat_penalty,
+                        frequency=settings.embedded_frequency_penalty,
+                        presence=settings.embedded_presence_penalty,
+                    ),
+                    json=Repetition(repeat=settings.embedded_json_repeat_penalty),
                 )
             )
         embedded_name = embedded_model_id(settings.embedded_model_path) if embedded else None

@@ -149,7 +149,12 @@ def plain_conversation(
             converted.append(dict(message))
     if plan is None:
         return converted
-    instruction = plan.instruction()
+    return with_instruction(converted, plan.instruction())
+
+
+def with_instruction(messages: list[dict[str, Any]], instruction: str) -> list[dict[str, Any]]:
+    """`messages` with `instruction` at the end of the (first) system message."""
+    converted = list(messages)
     if converted and converted[0].get("role") == "system":
         first = content_text(converted[0].get("content"))
         converted[0] = {"role": "system", "content": f"{first}\n\n{instruction}".strip()}

@@ -26,6 +26,12 @@ _HISTORY_PAGE = (
     .order_by(messages.c.seq.desc())
     .limit(bindparam("limit", type_=Integer))
 )
+_LAST_USER = (
+    select(messages.c.content)
+    .where(messages.c.thread_id == bindparam("thread_id"), messages.c.role == "user")
+    .order_by(messages.c.seq.desc())
+    .limit(1)
+)
 _RUN_MESSAGES = (
     select(*_COLUMNS, messages.c.content, messages.c.run_id)
     .where(messages.c.thread_id == bindparam("thread_id"), messages.c.run_id == bindparam("run_id"))
@@ -46,3 +52,14 @@ async def run_messages(conn: Conn, thread_id: str, run_id: str) -> list[RowMappi
     """The messages this run wrote (seq, id, role, content, run_id), oldest first."""
     params = {"thread_id": thread_id, "run_id": run_id}
     return list((await conn.execute(_RUN_MESSAGES, params)).mappings().all())
+
+
+async def last_user_text(conn: Conn, thread_id: str) -> str:
+    """The text of the thread's newest user message (its text parts, joined); "" if none."""
+    content = (await conn.execute(_LAST_USER, {"thread_id": thread_id})).scalar()
+    parts = content if isinstance(content, list) else []
+    return "\n".join(
+        str(part["text"]["value"])
+        for part in parts
+        if isinstance(part, dict) and part.get("type") == "text"
+    )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ClauseElement, RowMapping, Table, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ClauseElement,
+    RowMapping,
+    Table,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import messages, run_steps, runs, threads
@@ -21,6 +31,7 @@ _RUN = select(runs).where(runs.c.id == bindparam("run_id"))
 _STEPS = (
     select(run_steps).where(run_steps.c.run_id == bindparam("run_id")).order_by(run_steps.c.seq)
 )
+_INSERT_STEP = insert(run_steps)
 _LOCK_THREAD = (
     select(threads.c.id)
     .where(threads.c.id == bindparam("thread_id"), threads.c.project_id == bindparam("project_id"))
@@ -96,6 +107,10 @@ async def start_run(conn: Conn, run_id: str, now: int) -> RowMapping | None:
 
 async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
     return list((await conn.execute(_STEPS, {"run_id": run_id})).mappings().all())
+
+
+async def insert_step(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(_INSERT_STEP, row)
 
 
 async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMapping | None:
