@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -189,8 +190,8 @@ def test_a_grammar_llama_cpp_rejects_is_a_provider_error(monkeypatch: pytest.Mon
 
     turns: list[EmbeddedTurn] = []
 
-    def broken_grammar(request: ChatRequest, max_tokens: int) -> EmbeddedTurn:
-        turn = embedded_turn(request, max_tokens)
+    def broken_grammar(request: ChatRequest, *args: Any) -> EmbeddedTurn:
+        turn = embedded_turn(request, *args)
         if not turns:  # the first turn only
             turn = dataclasses.replace(turn, grammar='root ::= "a" | missing-rule')
         turns.append(turn)
