@@ -1,4 +1,5 @@
-"""The seed's document Q&A and function-calling flows on the embedded SmolLM2 model (no upstream):
+"""The seed's document Q&A and function-calling flows, and the seed programs themselves, on the
+embedded SmolLM2 model (no upstream):
 the engine searches for the model, which answers citing the passage; a function call has valid
 JSON arguments and the answer after its output is a whole sentence.
 
@@ -15,7 +16,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import sdk_client
-from tests.support.files import upload
+from tests.contract.test_seed_documents import DOCUMENT_QA_PROGRAM, REPORT
+from tests.contract.test_seeds import FUNCTION_PROGRAM, THREADS_PROGRAM, run_program
+from tests.support.files import make_pdf, upload
+from tests.support.raw import http
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -137,3 +141,46 @@ def test_a_function_call_then_a_whole_sentence(embedded: ServerProcess) -> None:
     answer = client.beta.threads.messages.list(thread.id).data[0].content[0].text.value  # type: ignore[union-attr]
     assert whole_sentence(answer), answer
     assert "sunny" in answer.lower(), answer
+
+
+# --- the seed programs themselves, unchanged, on the embedded model --------------------------
+
+
+def test_the_threads_seed_program_gets_an_answer(embedded: ServerProcess) -> None:
+    output = run_program(embedded, THREADS_PROGRAM).splitlines()
+    assert output[0].startswith("Thread created: thread_")
+    assert output[-1] == "User: What is the capital of France?"
+    (answer,) = output[1:-1]
+    assert answer.startswith("Assistant: ")
+    assert "Paris" in answer, answer
+
+
+def test_the_function_calling_seed_program_completes(embedded: ServerProcess) -> None:
+    status, *answer = run_program(embedded, FUNCTION_PROGRAM).splitlines()
+    assert status == "completed"
+    text = " ".join(answer)
+    assert whole_sentence(text), text
+    assert "shipped" in text.lower(), text
+
+
+def test_the_document_seed_program_cites_the_report(embedded: ServerProcess) -> None:
+    workdir = embedded.data_dir / "seed-document"
+    workdir.mkdir(exist_ok=True)
+    (workdir / "q4_report.pdf").write_bytes(make_pdf(REPORT))
+    printed = run_program(embedded, DOCUMENT_QA_PROGRAM, cwd=workdir).strip()
+    assert printed, "the run completed and printed its answer"
+    client = sdk_client(embedded)
+    with http(embedded) as raw:  # GET /threads (an extension): the newest is the program's
+        thread = raw.get("threads", params={"limit": 1, "order": "desc"}).json()["data"][0]
+    latest = client.beta.threads.messages.list(thread_id=thread["id"]).data[0]
+    text = latest.content[0].text  # type: ignore[union-attr]
+    assert text.value == printed
+    assert text.annotations, text.value
+    report_id = next(f.id for f in client.files.list() if f.filename == "q4_report.pdf")
+    for note in text.annotations:
+        assert note.type == "file_citation"
+        assert note.file_citation.file_id == report_id  # type: ignore[union-attr]
+        assert text.value[note.start_index : note.end_index] == note.text
+    # What it says comes from the report: the cited sentence's words are the document's.
+    cited = MARKERS.sub("", text.value).lower()
+    assert "supply chain" in cited or "currency" in cited, text.value

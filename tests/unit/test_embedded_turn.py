@@ -96,3 +96,15 @@ def test_a_plain_turn_has_no_grammar_and_a_response_format_wins() -> None:
     assert formatted.grammar is not None
     assert "【" not in formatted.grammar
     assert penalties(formatted.sampling) == JSON
+
+
+def test_an_answer_from_results_is_greedy_unless_the_run_sets_a_temperature() -> None:
+    asking = embedded_turn(ChatRequest(model="x", messages=QUESTION, tools=[WEATHER]), 64)
+    answering = embedded_turn(ChatRequest(model="x", messages=CALLED, tools=[WEATHER]), 64)
+    chosen = embedded_turn(
+        ChatRequest(model="x", messages=CALLED, tools=[WEATHER], temperature=0.7), 64
+    )
+    assert (asking.sampling.temperature, asking.sampling.top_p) == (0.2, 0.9)
+    assert answering.plan is None  # the answer turn: prose
+    assert answering.sampling.temperature == 0.0
+    assert chosen.sampling.temperature == 0.7
