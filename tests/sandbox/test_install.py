@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistantd.sandbox.install import SYSTEM_PYTHON, choose_python, requirements_file, venv_of
+from assistantd.sandbox.layout import discover_python
 
 from .conftest import SANDBOX_PYTHON
 
@@ -84,7 +85,8 @@ def test_check_starts_a_session_with_the_installed_sandbox(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("code_interpreter available: bubblewrap sandbox ready (")
-    assert f"python {SANDBOX_PYTHON}" in done.stdout
+    # The interpreter as the session sees it (a venv under /tmp is mounted at /opt/python-N).
+    assert f"python {discover_python(SANDBOX_PYTHON).executable}" in done.stdout
 
 
 @pytest.mark.slow
