@@ -5,7 +5,7 @@
 Starts `assistantd serve` with no upstream variables (the embedded SmolLM2-135M serves every
 run, the local embedding model ingests), then runs, `--n` times each, with the real SDK:
 
-1. the seed's document Q&A program (../shared/seeds/001, "File Search: Document Q&A"): an
+1. the seed's document Q&A program (the second seed document, "File Search: Document Q&A"): an
    assistant with file_search, a vector store filled with `upload_and_poll`, the store attached
    with `assistants.update`, a thread with the user's question, `create_and_poll`. With
    `--docs` the runs cycle through five documents with one distinctive fact each instead of

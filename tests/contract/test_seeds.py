@@ -1,4 +1,4 @@
-"""The programs of the seed documents (../shared/seeds) run unchanged against assistantd.
+"""The programs of the seed documents (the two the project started from) run unchanged.
 
 They are the documents' own code, re-indented (the documents lost their indentation), run as
 separate processes; only the environment points them at our server, as a user would with

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from assistantd.engine import file_search
 from assistantd.providers.grammar import (
     ARRAY_ITEMS,
     STRING_CHARS,
@@ -83,18 +84,8 @@ def test_response_formats() -> None:
 
 # --- bounds: every call can end within the turn's tokens --------------------------------------
 
-SEARCH = {
-    "type": "object",
-    "properties": {
-        "queries": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": 200},
-            "minItems": 1,
-            "maxItems": 5,
-        }
-    },
-    "required": ["queries"],
-}
+# The file_search tool's own schema, as the engine offers it.
+SEARCH: dict[str, Any] = file_search.FUNCTION["function"]["parameters"]  # type: ignore[index]
 
 
 @functools.cache
