@@ -53,7 +53,7 @@ from assistantd.store.database import Conn, Database
 from assistantd.store.jobs import Claim, LeaseLost
 from assistantd.store.tables import messages, run_steps
 from assistantd.store.text import storable
-from assistantd.wire.messages import message_to_wire
+from assistantd.wire.messages import message_from_row
 from assistantd.wire.runs import run_from_row, step_from_row
 
 log = logging.getLogger("assistantd.engine")
@@ -930,7 +930,7 @@ class RunExecutor:
 
     def _publish_message(self, row: Mapping[Any, Any], event: str) -> None:
         if self._bus.listening(row["run_id"]):
-            self._bus.publish(row["run_id"], event, message_to_wire(row).model_dump(mode="json"))
+            self._bus.publish(row["run_id"], event, message_from_row(row).model_dump(mode="json"))
 
 
 def _parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

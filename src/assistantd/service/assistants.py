@@ -18,10 +18,10 @@ from assistantd.wire.assistants import (
     Assistant,
     AssistantCreate,
     AssistantUpdate,
-    assistant_to_wire,
+    assistant_from_row,
 )
 from assistantd.wire.base import Deleted, ListPage, ListQuery
-from assistantd.wire.tools import response_format_to_wire, tool_to_wire
+from assistantd.wire.tools import response_format_to_row, tool_to_row
 
 
 class AssistantService:
@@ -42,12 +42,12 @@ class AssistantService:
             "model": body.model,
             "instructions": body.instructions,
             "reasoning_effort": body.reasoning_effort,
-            "tools": [tool_to_wire(tool) for tool in body.tools],
+            "tools": [tool_to_row(tool) for tool in body.tools],
             "tool_resources": {},
             "metadata": body.metadata or {},
             "temperature": body.temperature,
             "top_p": body.top_p,
-            "response_format": response_format_to_wire(body.response_format),
+            "response_format": response_format_to_row(body.response_format),
         }
         async with self._db.write() as conn:
             resources = await self._resources.create_resources(
@@ -57,19 +57,19 @@ class AssistantService:
             await self._table.insert(conn, row)
         if resources.queued:
             self._resources.wake()
-        return assistant_to_wire(row)
+        return assistant_from_row(row)
 
     async def get(self, caller: Caller, assistant_id: str) -> Assistant:
         async with self._db.read() as conn:
             row = await self._table.get(conn, caller.project_id, assistant_id)
         if row is None:
             raise not_found("assistant", assistant_id)
-        return assistant_to_wire(row)
+        return assistant_from_row(row)
 
     async def list(self, caller: Caller, query: ListQuery) -> ListPage[Assistant]:
         async with cursor_errors(), self._db.read() as conn:
             page = await self._table.page(conn, caller.project_id, page_request(query))
-        return to_list(page, assistant_to_wire)
+        return to_list(page, assistant_from_row)
 
     async def update(self, caller: Caller, assistant_id: str, body: AssistantUpdate) -> Assistant:
         given = body.model_fields_set
@@ -89,11 +89,11 @@ class AssistantService:
         if "tools" in given:
             tools = body.tools or []
             check_tools(tools)
-            values["tools"] = [tool_to_wire(tool) for tool in tools]
+            values["tools"] = [tool_to_row(tool) for tool in tools]
         if "metadata" in given:
             values["metadata"] = body.metadata or {}
         if "response_format" in given:
-            values["response_format"] = response_format_to_wire(body.response_format)
+            values["response_format"] = response_format_to_row(body.response_format)
         async with self._db.write() as conn:
             if "tool_resources" in given:
                 values["tool_resources"] = await self._resources.check_resources(
@@ -105,7 +105,7 @@ class AssistantService:
                 row = await self._table.get(conn, caller.project_id, assistant_id)
         if row is None:
             raise not_found("assistant", assistant_id)
-        return assistant_to_wire(row)
+        return assistant_from_row(row)
 
     async def delete(self, caller: Caller, assistant_id: str) -> Deleted:
         async with self._db.write() as conn:

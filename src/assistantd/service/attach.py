@@ -22,7 +22,7 @@ AUTO_CHUNK_OVERLAP = 400
 vs_files_table = ObjectTable(vector_store_files, parent="vector_store_id")
 
 
-def chunking_to_wire(
+def chunking_to_row(
     strategy: AutoChunkingStrategy | StaticChunkingStrategy | None,
 ) -> dict[str, Any]:
     """The resolved form stored and returned on a vector store file (auto is 800/400)."""

@@ -25,7 +25,7 @@ from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import PageRequest
 from assistantd.store.tables import files
 from assistantd.wire.base import Deleted, ListPage
-from assistantd.wire.files import MAX_FILE_BYTES, File, FileListQuery, FileUploadForm, file_to_wire
+from assistantd.wire.files import MAX_FILE_BYTES, File, FileListQuery, FileUploadForm, file_from_row
 
 log = logging.getLogger("assistantd.files")
 
@@ -136,7 +136,7 @@ class FileService:
         log.info(
             "request_id=%s file_id=%s stored %d bytes", caller.request_id, row["id"], blob.size
         )
-        return file_to_wire(row)
+        return file_from_row(row)
 
     async def save_output(self, project_id: str, data: bytes, filename: str, purpose: str) -> str:
         """A file the engine produced (code_interpreter images and outputs); its id."""
@@ -151,7 +151,7 @@ class FileService:
             row = await self._table.get(conn, caller.project_id, file_id)
         if row is None or self._expired(row["expires_at"]):
             raise not_found("file", file_id)
-        return file_to_wire(row)
+        return file_from_row(row)
 
     async def list(self, caller: Caller, query: FileListQuery) -> ListPage[File]:
         scope = []
@@ -162,7 +162,7 @@ class FileService:
         request = PageRequest(limit=query.limit, order=query.order, after=query.after)
         async with cursor_errors(), self._db.read() as conn:
             page = await self._table.page(conn, caller.project_id, request, *scope)
-        return to_list(page, file_to_wire)
+        return to_list(page, file_from_row)
 
     async def content(self, caller: Caller, file_id: str) -> FileContent:
         async with self._db.read() as conn:

@@ -22,9 +22,9 @@ from assistantd.wire.messages import (
     Message,
     MessageCreate,
     MessageUpdate,
-    attachments_to_wire,
-    content_to_wire,
-    message_to_wire,
+    attachments_to_row,
+    content_to_row,
+    message_from_row,
 )
 
 
@@ -39,8 +39,8 @@ def new_message_row(
         "created_at": now,
         "role": body.role,
         "status": "completed",
-        "content": content_to_wire(body.content),
-        "attachments": attachments_to_wire(body.attachments),
+        "content": content_to_row(body.content),
+        "attachments": attachments_to_row(body.attachments),
         "metadata": body.metadata or {},
         "assistant_id": None,
         "run_id": None,
@@ -83,14 +83,14 @@ class MessageService:
             )
         if queued:
             self._resources.wake()
-        return message_to_wire(row)
+        return message_from_row(row)
 
     async def get(self, caller: Caller, thread_id: str, message_id: str) -> Message:
         async with self._db.read() as conn:
             row = await self._table.get(conn, caller.project_id, message_id, parent_id=thread_id)
             if row is None:
                 raise await self._missing(conn, caller, thread_id, message_id)
-        return message_to_wire(row)
+        return message_from_row(row)
 
     async def list(
         self, caller: Caller, thread_id: str, query: ListQuery, run_id: str | None = None
@@ -107,7 +107,7 @@ class MessageService:
             # An empty page may mean the thread itself is unknown; only empty pages pay to check.
             if not page.rows:
                 await _require_thread(conn, caller, thread_id)
-        return to_list(page, message_to_wire)
+        return to_list(page, message_from_row)
 
     async def update(
         self, caller: Caller, thread_id: str, message_id: str, body: MessageUpdate
@@ -127,7 +127,7 @@ class MessageService:
                 )
             if row is None:
                 raise await self._missing(conn, caller, thread_id, message_id)
-        return message_to_wire(row)
+        return message_from_row(row)
 
     async def delete(self, caller: Caller, thread_id: str, message_id: str) -> Deleted:
         async with self._db.write() as conn:

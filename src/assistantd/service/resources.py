@@ -14,14 +14,14 @@ from assistantd.errors import InvalidRequestError
 from assistantd.service.attach import (
     FileToAttach,
     attach_files,
-    chunking_to_wire,
+    chunking_to_row,
     require_files,
     require_message_files,
 )
 from assistantd.service.vector_stores import VectorStoreService
 from assistantd.store.database import Conn
 from assistantd.store.tables import threads, vector_stores
-from assistantd.wire.tools import ToolResources, ToolResourcesCreate, tool_resources_to_wire
+from assistantd.wire.tools import ToolResources, ToolResourcesCreate, tool_resources_to_row
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class ToolResourceBinder:
         param: str = "tool_resources",
     ) -> dict[str, Any]:
         """The stored form of id-only resources, once every id is known to exist."""
-        stored = tool_resources_to_wire(resources)
+        stored = tool_resources_to_row(resources)
         file_ids = stored.get("code_interpreter", {}).get("file_ids", [])
         await require_files(conn, project_id, file_ids, f"{param}.code_interpreter.file_ids")
         store_ids = stored.get("file_search", {}).get("vector_store_ids", [])
@@ -122,7 +122,7 @@ class ToolResourceBinder:
         if not searchable:
             return False
         store_id = await self._thread_store(conn, project_id, thread_id)
-        strategy = chunking_to_wire(None)
+        strategy = chunking_to_row(None)
         items = [FileToAttach(file_id, strategy, None) for file_id in searchable]
         fresh = await attach_files(conn, project_id, store_id, items, self._clock())
         return bool(fresh)

@@ -41,11 +41,11 @@ from assistantd.wire.runs import (
     run_from_row,
     step_from_row,
 )
-from assistantd.wire.threads import thread_to_wire
+from assistantd.wire.threads import thread_from_row
 from assistantd.wire.tools import (
     Tool,
-    response_format_to_wire,
-    tool_to_wire,
+    response_format_to_row,
+    tool_to_row,
 )
 
 
@@ -158,7 +158,7 @@ class RunService:
             if resources.queued or attached:
                 self._resources.wake()
             created: list[Event] = [
-                ("thread.created", thread_to_wire(thread_row).model_dump(mode="json"))
+                ("thread.created", thread_from_row(thread_row).model_dump(mode="json"))
             ]
             return self._started(row, job_id, handoff, stream=stream, initial=created, created=True)
 
@@ -177,7 +177,7 @@ class RunService:
         if tools is not None:
             check_tools(tools)
         effective_tools = (
-            [tool_to_wire(t) for t in tools] if tools is not None else assistant["tools"]
+            [tool_to_row(t) for t in tools] if tools is not None else assistant["tools"]
         )
         tool_choice = _tool_choice(body.tool_choice, effective_tools)
         # null means "not given", like every other override (a widely used framework sends
@@ -218,7 +218,7 @@ class RunService:
             "parallel_tool_calls": True
             if body.parallel_tool_calls is None
             else body.parallel_tool_calls,
-            "response_format": response_format_to_wire(body.response_format)
+            "response_format": response_format_to_row(body.response_format)
             if body.response_format is not None
             else assistant["response_format"] or "auto",
             "include": list(include),

@@ -18,7 +18,7 @@ from assistantd.store.database import Database
 from assistantd.store.objects import ObjectTable
 from assistantd.store.tables import messages, threads, vector_stores
 from assistantd.wire.base import Deleted, ListPage, ListQuery
-from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_to_wire
+from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_from_row
 
 
 class ThreadService:
@@ -63,14 +63,14 @@ class ThreadService:
         if resources.queued or attached:
             self._resources.wake()
         assert created is not None
-        return thread_to_wire(created)
+        return thread_from_row(created)
 
     async def get(self, caller: Caller, thread_id: str) -> Thread:
         async with self._db.read() as conn:
             row = await self._table.get(conn, caller.project_id, thread_id)
         if row is None:
             raise not_found("thread", thread_id)
-        return thread_to_wire(row)
+        return thread_from_row(row)
 
     async def list(
         self, caller: Caller, query: ListQuery, metadata: Mapping[str, str]
@@ -79,7 +79,7 @@ class ThreadService:
         scope = [threads.c.metadata[key].as_string() == value for key, value in metadata.items()]
         async with cursor_errors(), self._db.read() as conn:
             page = await self._table.page(conn, caller.project_id, page_request(query), *scope)
-        return to_list(page, thread_to_wire)
+        return to_list(page, thread_from_row)
 
     async def update(self, caller: Caller, thread_id: str, body: ThreadUpdate) -> Thread:
         values: dict[str, Any] = {}
@@ -96,7 +96,7 @@ class ThreadService:
                 row = await self._table.get(conn, caller.project_id, thread_id)
         if row is None:
             raise not_found("thread", thread_id)
-        return thread_to_wire(row)
+        return thread_from_row(row)
 
     async def delete(self, caller: Caller, thread_id: str) -> Deleted:
         """Delete the thread; its messages go with it (foreign key ON DELETE CASCADE), and so

@@ -11,7 +11,7 @@ from assistantd.ids import new_id
 from assistantd.service.attach import (
     FileToAttach,
     attach_files,
-    chunking_to_wire,
+    chunking_to_row,
     require_files,
     vs_files_table,
 )
@@ -33,9 +33,9 @@ from assistantd.wire.vector_stores import (
     VectorStoreFileCreate,
     VectorStoreFileListQuery,
     VectorStoreFileUpdate,
-    file_batch_to_wire,
+    file_batch_from_row,
     file_counts,
-    vector_store_file_to_wire,
+    vector_store_file_from_row,
 )
 
 batches_table = ObjectTable(file_batches, parent="vector_store_id")
@@ -79,7 +79,7 @@ class VectorStoreFileService:
             await load_store(conn, caller.project_id, store_id)
             await require_files(conn, caller.project_id, [body.file_id], "file_id", indexed=False)
             item = FileToAttach(
-                body.file_id, chunking_to_wire(body.chunking_strategy), body.attributes
+                body.file_id, chunking_to_row(body.chunking_strategy), body.attributes
             )
             fresh = await attach_files(conn, caller.project_id, store_id, [item], self._clock())
             row = await vs_files_table.get(
@@ -88,12 +88,12 @@ class VectorStoreFileService:
         assert row is not None
         if fresh:
             self._wake_ingest()
-        return vector_store_file_to_wire(row)
+        return vector_store_file_from_row(row)
 
     async def get(self, caller: Caller, store_id: str, file_id: str) -> VectorStoreFile:
         async with self._db.read() as conn:
             row = await self._load(conn, caller, store_id, file_id)
-        return vector_store_file_to_wire(row)
+        return vector_store_file_from_row(row)
 
     async def list(
         self, caller: Caller, store_id: str, query: VectorStoreFileListQuery
@@ -104,7 +104,7 @@ class VectorStoreFileService:
         async with cursor_errors(), self._db.read() as conn:
             await load_store(conn, caller.project_id, store_id)
             page = await vs_files_table.page(conn, caller.project_id, _page(query), *scope)
-        return to_list(page, vector_store_file_to_wire)
+        return to_list(page, vector_store_file_from_row)
 
     async def update(
         self, caller: Caller, store_id: str, file_id: str, body: VectorStoreFileUpdate
@@ -121,7 +121,7 @@ class VectorStoreFileService:
             # Attributes feed search filters, which in-memory indexes cache per version.
             await vs_store.bump_index_version(conn, [store_id])
         assert row is not None
-        return vector_store_file_to_wire(row)
+        return vector_store_file_from_row(row)
 
     async def delete(self, caller: Caller, store_id: str, file_id: str) -> Deleted:
         async with self._db.write() as conn:
@@ -157,12 +157,12 @@ class FileBatchService:
         _check_batch(body)
         if body.files is not None:
             items = [
-                FileToAttach(f.file_id, chunking_to_wire(f.chunking_strategy), f.attributes)
+                FileToAttach(f.file_id, chunking_to_row(f.chunking_strategy), f.attributes)
                 for f in body.files
             ]
             param = "files"
         else:
-            strategy = chunking_to_wire(body.chunking_strategy)
+            strategy = chunking_to_row(body.chunking_strategy)
             items = [FileToAttach(f, strategy, body.attributes) for f in body.file_ids or []]
             param = "file_ids"
         file_ids = [item.file_id for item in items]
@@ -189,13 +189,13 @@ class FileBatchService:
             totals = await vs_store.batch_totals(conn, batch_id, store_id)
         if fresh:
             self._wake_ingest()
-        return file_batch_to_wire(row, file_counts(totals.by_status))
+        return file_batch_from_row(row, file_counts(totals.by_status))
 
     async def get(self, caller: Caller, store_id: str, batch_id: str) -> FileBatch:
         async with self._db.read() as conn:
             row = await self._load(conn, caller, store_id, batch_id)
             totals = await vs_store.batch_totals(conn, batch_id, store_id)
-        return file_batch_to_wire(row, file_counts(totals.by_status))
+        return file_batch_from_row(row, file_counts(totals.by_status))
 
     async def cancel(self, caller: Caller, store_id: str, batch_id: str) -> FileBatch:
         async with self._db.write() as conn:
@@ -214,7 +214,7 @@ class FileBatchService:
                     f"Cannot cancel file batch '{batch_id}': it has already finished.",
                     param="batch_id",
                 )
-        return file_batch_to_wire(row, file_counts(totals.by_status))
+        return file_batch_from_row(row, file_counts(totals.by_status))
 
     async def list_files(
         self, caller: Caller, store_id: str, batch_id: str, query: VectorStoreFileListQuery
@@ -228,7 +228,7 @@ class FileBatchService:
         async with cursor_errors(), self._db.read() as conn:
             await self._load(conn, caller, store_id, batch_id)
             page = await vs_files_table.page(conn, caller.project_id, _page(query), *scope)
-        return to_list(page, vector_store_file_to_wire)
+        return to_list(page, vector_store_file_from_row)
 
     async def _load(self, conn: Conn, caller: Caller, store_id: str, batch_id: str) -> Any:
         await load_store(conn, caller.project_id, store_id)

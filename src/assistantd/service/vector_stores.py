@@ -11,7 +11,7 @@ from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.retrieval.search import Searcher, SearchHit
-from assistantd.service.attach import FileToAttach, attach_files, chunking_to_wire, require_files
+from assistantd.service.attach import FileToAttach, attach_files, chunking_to_row, require_files
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.store import vector_stores as vs_store
@@ -29,7 +29,7 @@ from assistantd.wire.vector_stores import (
     VectorStoreCreate,
     VectorStoreUpdate,
     file_counts,
-    vector_store_to_wire,
+    vector_store_from_row,
 )
 
 stores_table = ObjectTable(vector_stores)
@@ -69,7 +69,7 @@ class VectorStoreService:
                 file_ids=body.file_ids,
                 chunking=body.chunking_strategy,
             )
-            wire = await self._to_wire(conn, await load_store(conn, caller.project_id, store_id))
+            wire = await self._from_row(conn, await load_store(conn, caller.project_id, store_id))
         # Even without files: a new store is about to get some (this also readies the model).
         self._wake_ingest()
         return wire
@@ -113,7 +113,7 @@ class VectorStoreService:
                 "index_version": 0,
             },
         )
-        strategy = chunking_to_wire(chunking)
+        strategy = chunking_to_row(chunking)
         items = [FileToAttach(file_id, strategy, None) for file_id in file_ids]
         await attach_files(conn, project_id, store_id, items, now)
         return store_id
@@ -123,7 +123,7 @@ class VectorStoreService:
 
     async def get(self, caller: Caller, store_id: str) -> VectorStore:
         async with self._db.read() as conn:
-            return await self._to_wire(conn, await load_store(conn, caller.project_id, store_id))
+            return await self._from_row(conn, await load_store(conn, caller.project_id, store_id))
 
     async def list(self, caller: Caller, query: ListQuery) -> ListPage[VectorStore]:
         async with cursor_errors(), self._db.read() as conn:
@@ -133,7 +133,7 @@ class VectorStoreService:
 
         def convert(row: Mapping[Any, Any]) -> VectorStore:
             entry = totals[row["id"]]
-            return vector_store_to_wire(row, file_counts(entry.by_status), entry.usage_bytes, now)
+            return vector_store_from_row(row, file_counts(entry.by_status), entry.usage_bytes, now)
 
         return to_list(page, convert)
 
@@ -158,7 +158,7 @@ class VectorStoreService:
                 updated = await stores_table.update(conn, caller.project_id, store_id, values)
                 assert updated is not None
                 row = updated
-            return await self._to_wire(conn, row)
+            return await self._from_row(conn, row)
 
     async def delete(self, caller: Caller, store_id: str) -> Deleted:
         async with self._db.write() as conn:
@@ -196,9 +196,9 @@ class VectorStoreService:
             data=[_result(hit) for hit in hits],
         )
 
-    async def _to_wire(self, conn: Conn, row: Mapping[Any, Any]) -> VectorStore:
+    async def _from_row(self, conn: Conn, row: Mapping[Any, Any]) -> VectorStore:
         totals = (await vs_store.store_totals(conn, [row["id"]]))[row["id"]]
-        return vector_store_to_wire(
+        return vector_store_from_row(
             row, file_counts(totals.by_status), totals.usage_bytes, self._clock()
         )
 

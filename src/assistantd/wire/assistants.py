@@ -69,7 +69,7 @@ class Assistant(ResponseModel):
     response_format: str | dict[str, Any] | None
 
 
-def assistant_to_wire(row: Mapping[Any, Any]) -> Assistant:
+def assistant_from_row(row: Mapping[Any, Any]) -> Assistant:
     return Assistant(
         id=row["id"],
         created_at=row["created_at"],

@@ -64,7 +64,7 @@ class File(ResponseModel):
     status_details: str | None
 
 
-def file_to_wire(row: Mapping[Any, Any]) -> File:
+def file_from_row(row: Mapping[Any, Any]) -> File:
     return File(
         id=row["id"],
         bytes=row["bytes"],

@@ -78,7 +78,7 @@ class MessageUpdate(RequestModel):
     metadata: Metadata = None
 
 
-def content_to_wire(content: str | list[Any]) -> list[dict[str, Any]]:
+def content_to_row(content: str | list[Any]) -> list[dict[str, Any]]:
     """Stored and returned content parts for message input (a string is one text part)."""
     if isinstance(content, str):
         return [{"type": "text", "text": {"value": content, "annotations": []}}]
@@ -109,7 +109,7 @@ def content_to_wire(content: str | list[Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def attachments_to_wire(attachments: list[Attachment] | None) -> list[dict[str, Any]]:
+def attachments_to_row(attachments: list[Attachment] | None) -> list[dict[str, Any]]:
     return [
         {"file_id": item.file_id, "tools": [{"type": tool.type} for tool in item.tools]}
         for item in attachments or []
@@ -133,7 +133,7 @@ class Message(ResponseModel):
     metadata: dict[str, str]
 
 
-def message_to_wire(row: Mapping[Any, Any]) -> Message:
+def message_from_row(row: Mapping[Any, Any]) -> Message:
     return Message(
         id=row["id"],
         created_at=row["created_at"],

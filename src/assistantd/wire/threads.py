@@ -33,7 +33,7 @@ class Thread(ResponseModel):
     metadata: dict[str, str]
 
 
-def thread_to_wire(row: Mapping[Any, Any]) -> Thread:
+def thread_from_row(row: Mapping[Any, Any]) -> Thread:
     return Thread(
         id=row["id"],
         created_at=row["created_at"],

@@ -49,7 +49,7 @@ class FunctionTool(RequestModel):
 Tool = Annotated[CodeInterpreterTool | FileSearchTool | FunctionTool, Field(discriminator="type")]
 
 
-def tool_to_wire(tool: CodeInterpreterTool | FileSearchTool | FunctionTool) -> dict[str, Any]:
+def tool_to_row(tool: CodeInterpreterTool | FileSearchTool | FunctionTool) -> dict[str, Any]:
     """The stored and returned form of a tool: defaults filled in, optional non-null keys kept."""
     if isinstance(tool, FunctionTool):
         function: dict[str, Any] = {"name": tool.function.name}
@@ -165,7 +165,7 @@ class ToolResources(RequestModel):
     file_search: FileSearchResources | None = None
 
 
-def tool_resources_to_wire(resources: ToolResources | None) -> dict[str, Any]:
+def tool_resources_to_row(resources: ToolResources | None) -> dict[str, Any]:
     """The stored and returned form: only the tools that were given, `{}` when none."""
     if resources is None:
         return {}
@@ -210,7 +210,7 @@ ResponseFormat = (
 )
 
 
-def response_format_to_wire(value: ResponseFormat) -> str | dict[str, Any]:
+def response_format_to_row(value: ResponseFormat) -> str | dict[str, Any]:
     if value is None or value == "auto":
         return "auto"
     assert not isinstance(value, str)

@@ -182,7 +182,7 @@ def vector_store_status(
     return "in_progress" if counts.in_progress else "completed"
 
 
-def vector_store_to_wire(
+def vector_store_from_row(
     row: Mapping[Any, Any], counts: FileCounts, usage_bytes: int, now: int
 ) -> VectorStore:
     return VectorStore(
@@ -211,7 +211,7 @@ class VectorStoreFile(ResponseModel):
     attributes: dict[str, Any] | None
 
 
-def vector_store_file_to_wire(row: Mapping[Any, Any]) -> VectorStoreFile:
+def vector_store_file_from_row(row: Mapping[Any, Any]) -> VectorStoreFile:
     return VectorStoreFile(
         id=row["id"],
         usage_bytes=row["usage_bytes"],
@@ -233,7 +233,7 @@ class FileBatch(ResponseModel):
     file_counts: FileCounts
 
 
-def file_batch_to_wire(row: Mapping[Any, Any], counts: FileCounts) -> FileBatch:
+def file_batch_from_row(row: Mapping[Any, Any], counts: FileCounts) -> FileBatch:
     status: Literal["in_progress", "completed", "cancelled", "failed"]
     if counts.in_progress:
         status = "in_progress"
