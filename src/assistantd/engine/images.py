@@ -7,11 +7,9 @@ import base64
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
-
+from assistantd.store import files as file_store
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
-from assistantd.store.tables import files
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MIME_TYPES = {
@@ -54,11 +52,8 @@ class ImageLoader:
         """Data URLs of the files that exist, are images, and are not too big."""
         if not file_ids:
             return {}
-        query = select(files.c.id, files.c.filename, files.c.bytes, files.c.blob_key).where(
-            files.c.project_id == project_id, files.c.id.in_(file_ids)
-        )
         async with self._db.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+            rows = await file_store.blob_files(conn, project_id, file_ids)
         urls: dict[str, str] = {}
         for row in rows:
             if row["bytes"] > MAX_IMAGE_BYTES:

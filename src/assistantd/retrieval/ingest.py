@@ -12,21 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sqlalchemy import RowMapping, update
 
 from assistantd.clock import Clock
 from assistantd.retrieval.chunking import ChunkingSpec, TextChunk, chunk_text
 from assistantd.retrieval.embed_batcher import EmbeddingBatcher
 from assistantd.retrieval.embedding import Embedder
 from assistantd.retrieval.extract import ExtractionError, InvalidFileError, extract_text
+from assistantd.store import chunks as chunk_store
+from assistantd.store import ingestion
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim, LeaseLost, fenced_write
-from assistantd.store.tables import vector_store_files
 from assistantd.store.text import storable
 
 log = logging.getLogger("assistantd.retrieval")
@@ -98,14 +99,16 @@ class Ingestor:
                 "The file could not be processed; try again.",
             )
 
-    async def _target(self, store_id: str, file_id: str) -> RowMapping | None:
+    async def _target(self, store_id: str, file_id: str) -> Mapping[Any, Any] | None:
         async with self._db.read() as conn:
-            row = await vs_store.ingest_target(conn, store_id, file_id)
+            row = await ingestion.ingest_target(conn, store_id, file_id)
         if row is None or row["status"] != "in_progress":
             return None
         return row
 
-    async def _ingest(self, claim: Claim, store_id: str, file_id: str, target: RowMapping) -> None:
+    async def _ingest(
+        self, claim: Claim, store_id: str, file_id: str, target: Mapping[Any, Any]
+    ) -> None:
         started = time.monotonic()
         static = target["chunking_strategy"]["static"]
         spec = ChunkingSpec(static["max_chunk_size_tokens"], static["chunk_overlap_tokens"])
@@ -132,15 +135,15 @@ class Ingestor:
         ]
         usage = sum(len(row["text"].encode()) + len(row["embedding"]) for row in rows)
         async with fenced_write(self._db, claim) as conn:
-            project_id = await vs_store.complete_file(
+            project_id = await ingestion.complete_file(
                 conn, store_id, file_id, usage_bytes=usage, title=title_line(text)
             )
             if project_id is None:
                 return  # cancelled or detached while we worked: keep nothing
             for row in rows:
                 row["project_id"] = project_id
-            await vs_store.delete_chunks(conn, store_id, file_id)
-            await vs_store.insert_chunks(conn, rows, pgvector=not self._db.is_sqlite)
+            await chunk_store.delete_chunks(conn, store_id, file_id)
+            await chunk_store.insert_chunks(conn, rows, pgvector=not self._db.is_sqlite)
             await vs_store.bump_index_version(conn, [store_id])
         log.info(
             "vector_store_id=%s file_id=%s ingested: %d chunks, %d characters in %.1f s",
@@ -174,15 +177,6 @@ class Ingestor:
     async def _fail(
         self, claim: Claim, store_id: str, file_id: str, code: str, message: str
     ) -> None:
-        vsf = vector_store_files
         async with fenced_write(self._db, claim) as conn:
-            await conn.execute(
-                update(vsf)
-                .where(
-                    vsf.c.vector_store_id == store_id,
-                    vsf.c.id == file_id,
-                    vsf.c.status == "in_progress",
-                )
-                .values(status="failed", last_error={"code": code, "message": message})
-            )
+            await ingestion.fail_file(conn, store_id, file_id, code, message)
         log.info("vector_store_id=%s file_id=%s failed: %s: %s", store_id, file_id, code, message)

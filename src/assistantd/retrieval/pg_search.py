@@ -1,38 +1,23 @@
 """Hybrid search inside PostgreSQL: candidates from the tsvector (keyword) and pgvector
-(vector) columns of `chunks`, then both scores for every candidate, fused like the in-memory
-index does. Keyword evidence is `ts_rank_cd` scaled to 0..1 (rank / (rank + 1)), which is not
-the in-memory index's BM25 fraction: scores are comparable in range, not identical."""
+(vector) columns of `chunks` (queried by `store.pg_vectors`), then both scores for every
+candidate, fused like the in-memory index does. Keyword evidence is `ts_rank_cd` scaled to
+0..1 (rank / (rank + 1)), which is not the in-memory index's BM25 fraction: scores are
+comparable in range, not identical."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import bindparam, text
 
 from assistantd.retrieval.fusion import HybridWeights, fuse
+from assistantd.store import pg_vectors
 from assistantd.store.database import Database
 
 CANDIDATES = 100
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-
-_KEYWORD = text(
-    "SELECT seq FROM chunks, to_tsquery('english', :terms) AS q "
-    "WHERE vector_store_id = :store AND file_id IN :files AND tsv @@ q "
-    "ORDER BY ts_rank_cd(tsv, q, 32) DESC LIMIT :n"
-).bindparams(bindparam("files", expanding=True))
-_VECTOR = text(
-    "SELECT seq FROM chunks WHERE vector_store_id = :store AND file_id IN :files "
-    "ORDER BY vec <=> CAST(:vec AS vector) LIMIT :n"
-).bindparams(bindparam("files", expanding=True))
-_SCORES = text(
-    "SELECT seq, file_id, 1 - (vec <=> CAST(:vec AS vector)) AS similarity, "
-    "CASE WHEN :terms = '' THEN 0 ELSE ts_rank_cd(tsv, to_tsquery('english', :terms), 32) END "
-    "AS keyword FROM chunks WHERE seq IN :seqs"
-).bindparams(bindparam("seqs", expanding=True))
 
 
 @dataclass(frozen=True)
@@ -65,21 +50,14 @@ class PostgresSearch:
         if not files:
             return []
         terms = or_query(query)
-        literal = "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
-        common: dict[str, Any] = {"store": store_id, "files": files, "n": CANDIDATES}
         async with self._db.read() as conn:
-            seqs = {row.seq for row in await conn.execute(_VECTOR, {**common, "vec": literal})}
-            if terms:
-                seqs |= {
-                    row.seq for row in await conn.execute(_KEYWORD, {**common, "terms": terms})
-                }
-            if not seqs:
-                return []
-            rows = list(
-                await conn.execute(_SCORES, {"vec": literal, "terms": terms, "seqs": list(seqs)})
+            rows = await pg_vectors.scored_candidates(
+                conn, store_id, files, terms, vector, candidates=CANDIDATES
             )
-        similarity = np.asarray([row.similarity or 0.0 for row in rows], dtype=np.float32)
-        rank = np.asarray([row.keyword or 0.0 for row in rows], dtype=np.float32)
+        if not rows:
+            return []
+        similarity = np.asarray([row["similarity"] or 0.0 for row in rows], dtype=np.float32)
+        rank = np.asarray([row["keyword"] or 0.0 for row in rows], dtype=np.float32)
         fused = fuse(similarity, rank, self._weights)
         order = np.argsort(-fused, kind="stable")
         hits = []
@@ -88,5 +66,5 @@ class PostgresSearch:
             if score <= 0 or score < score_threshold:
                 continue
             row = rows[position]
-            hits.append(PgHit(chunk_id=str(row.seq), file_id=row.file_id, score=score))
+            hits.append(PgHit(chunk_id=str(row["seq"]), file_id=row["file_id"], score=score))
         return hits

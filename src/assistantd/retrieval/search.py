@@ -20,9 +20,9 @@ from assistantd.retrieval.index import Hit, HybridIndex, IndexedChunk
 from assistantd.retrieval.pg_search import PgHit, PostgresSearch
 from assistantd.retrieval.query import rewrite_query
 from assistantd.retrieval.vectors import DEFAULT_APPROXIMATE_FROM
+from assistantd.store import chunks as chunk_store
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Database
-from assistantd.store.tables import vector_stores
 from assistantd.wire.vector_stores import ComparisonFilter, CompoundFilter
 
 log = logging.getLogger("assistantd.retrieval")
@@ -116,7 +116,7 @@ class Searcher:
         found.sort(key=lambda item: -item[0])
         found = found[:limit]
         async with self._db.read() as conn:
-            texts = await vs_store.chunks_by_seq(conn, [seq for _, _, seq, _ in found])
+            texts = await chunk_store.chunks_by_seq(conn, [seq for _, _, seq, _ in found])
         results = []
         for score, store_id, seq, entry in found:
             row = texts.get(seq)
@@ -150,13 +150,7 @@ class Searcher:
         self._stores.move_to_end(store_id)
         async with entry.lock:
             async with self._db.read() as conn:
-                version = (
-                    await conn.execute(
-                        vector_stores.select()
-                        .with_only_columns(vector_stores.c.index_version)
-                        .where(vector_stores.c.id == store_id)
-                    )
-                ).scalar()
+                version = await vs_store.index_version(conn, store_id)
                 if version is None or version == entry.version:
                     return entry
                 rows = await vs_store.completed_files(conn, store_id)
@@ -168,7 +162,7 @@ class Searcher:
                 }
                 new_ids = [f for f in current if f not in entry.files or f in stale]
                 chunk_rows = (
-                    await vs_store.chunks_of_files(conn, store_id, new_ids)
+                    await chunk_store.chunks_of_files(conn, store_id, new_ids)
                     if self._in_database is None
                     else []
                 )
@@ -194,7 +188,7 @@ class Searcher:
                     # clustered vector index exists, rather than beside the build for seconds.
                     await asyncio.to_thread(entry.index.wait_until_built, _BUILD_WAIT_SECONDS)
             entry.files = current
-            entry.version = int(version)
+            entry.version = version
             log.info(
                 "vector_store_id=%s index at version %d: %d files, %d new chunks",
                 store_id,

@@ -11,9 +11,8 @@ from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.rules import check_tools
+from assistantd.store import objects
 from assistantd.store.database import Database
-from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import assistants
 from assistantd.wire.assistants import (
     Assistant,
     AssistantCreate,
@@ -29,7 +28,7 @@ class AssistantService:
         self._db = db
         self._clock = clock
         self._resources = resources
-        self._table = ObjectTable(assistants)
+        self._table = objects.assistants
 
     async def create(self, caller: Caller, body: AssistantCreate) -> Assistant:
         check_tools(body.tools)

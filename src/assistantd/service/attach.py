@@ -10,16 +10,15 @@ from typing import Any
 from assistantd.errors import InvalidRequestError
 from assistantd.retrieval.ingest import INGEST_JOB, ingest_ref
 from assistantd.store import jobs as job_store
+from assistantd.store import objects
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Conn
-from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import vector_store_files
 from assistantd.wire.tools import AutoChunkingStrategy, StaticChunkingStrategy
 
 AUTO_CHUNK_TOKENS = 800
 AUTO_CHUNK_OVERLAP = 400
 
-vs_files_table = ObjectTable(vector_store_files, parent="vector_store_id")
+vs_files_table = objects.vector_store_files
 
 
 def chunking_to_row(

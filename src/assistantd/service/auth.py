@@ -9,8 +9,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
-
 from assistantd.clock import Clock
 from assistantd.errors import AuthenticationError, InvalidRequestError
 from assistantd.ids import new_id
@@ -147,7 +145,7 @@ class AuthService:
                     await key_store.insert_project(
                         conn, {"id": project_id, "name": project, "created_at": now}
                     )
-                except IntegrityError as exc:  # created concurrently by another process
+                except key_store.ProjectExists as exc:  # created concurrently elsewhere
                     raise InvalidRequestError(f"Project '{project}' changed; retry.") from exc
             else:
                 project_id = existing["id"]

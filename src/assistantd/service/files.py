@@ -11,19 +11,17 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, NotFoundError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, to_list
+from assistantd.store import files as file_store
+from assistantd.store import objects
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.blobs import Blob, BlobStore, BlobTooLarge, BlobWriter
 from assistantd.store.database import Database
-from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import PageRequest
-from assistantd.store.tables import files
 from assistantd.wire.base import Deleted, ListPage
 from assistantd.wire.files import MAX_FILE_BYTES, File, FileListQuery, FileUploadForm, file_from_row
 
@@ -83,7 +81,7 @@ class FileService:
         self._db = db
         self._blobs = blobs
         self._clock = clock
-        self._table = ObjectTable(files)
+        self._table = objects.files
         self.max_bytes = max_bytes
 
     def open_upload(self) -> Upload:
@@ -154,14 +152,12 @@ class FileService:
         return file_from_row(row)
 
     async def list(self, caller: Caller, query: FileListQuery) -> ListPage[File]:
-        scope = []
-        if query.purpose is not None:
-            scope.append(files.c.purpose == query.purpose)
         now = self._clock()
-        scope.append((files.c.expires_at.is_(None)) | (files.c.expires_at > now))
         request = PageRequest(limit=query.limit, order=query.order, after=query.after)
         async with cursor_errors(), self._db.read() as conn:
-            page = await self._table.page(conn, caller.project_id, request, *scope)
+            page = await file_store.page_live_files(
+                conn, caller.project_id, request, purpose=query.purpose, now=now
+            )
         return to_list(page, file_from_row)
 
     async def content(self, caller: Caller, file_id: str) -> FileContent:
@@ -189,10 +185,7 @@ class FileService:
         """Remove files past their `expires_at` (called by the periodic sweeper)."""
         now = self._clock()
         async with self._db.read() as conn:
-            query = select(files.c.id, files.c.project_id).where(
-                files.c.expires_at.is_not(None), files.c.expires_at <= now
-            )
-            expired = (await conn.execute(query)).mappings().all()
+            expired = await file_store.expired_files(conn, now)
         for row in expired:
             caller = Caller(project_id=row["project_id"], key_id=None, request_id="sweeper")
             try:

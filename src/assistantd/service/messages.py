@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
-
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.resources import ToolResourceBinder
+from assistantd.store import objects
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
-from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import CursorNotFound
-from assistantd.store.tables import messages, threads
+from assistantd.store.threads import thread_exists
 from assistantd.wire.base import Deleted, ListPage, ListQuery
 from assistantd.wire.messages import (
     Message,
@@ -50,11 +48,6 @@ def new_message_row(
     }
 
 
-async def thread_exists(conn: Conn, project_id: str, thread_id: str) -> bool:
-    query = select(exists().where(threads.c.id == thread_id, threads.c.project_id == project_id))
-    return bool((await conn.execute(query)).scalar())
-
-
 async def _require_thread(conn: Conn, caller: Caller, thread_id: str) -> None:
     if not await thread_exists(conn, caller.project_id, thread_id):
         raise not_found("thread", thread_id)
@@ -65,7 +58,7 @@ class MessageService:
         self._db = db
         self._clock = clock
         self._resources = resources
-        self._table = ObjectTable(messages, parent="thread_id")
+        self._table = objects.messages
 
     async def create(self, caller: Caller, thread_id: str, body: MessageCreate) -> Message:
         row = new_message_row(caller.project_id, thread_id, body, self._clock())
@@ -95,12 +88,14 @@ class MessageService:
     async def list(
         self, caller: Caller, thread_id: str, query: ListQuery, run_id: str | None = None
     ) -> ListPage[Message]:
-        scope = [messages.c.thread_id == thread_id]
+        where = {"thread_id": thread_id}
         if run_id is not None:
-            scope.append(messages.c.run_id == run_id)
+            where["run_id"] = run_id
         async with cursor_errors(), self._db.read() as conn:
             try:
-                page = await self._table.page(conn, caller.project_id, page_request(query), *scope)
+                page = await self._table.page(
+                    conn, caller.project_id, page_request(query), where=where
+                )
             except CursorNotFound:
                 await _require_thread(conn, caller, thread_id)
                 raise
@@ -119,7 +114,7 @@ class MessageService:
                     caller.project_id,
                     message_id,
                     {"metadata": body.metadata or {}},
-                    messages.c.thread_id == thread_id,
+                    where={"thread_id": thread_id},
                 )
             else:
                 row = await self._table.get(
@@ -132,7 +127,7 @@ class MessageService:
     async def delete(self, caller: Caller, thread_id: str, message_id: str) -> Deleted:
         async with self._db.write() as conn:
             deleted = await self._table.delete(
-                conn, caller.project_id, message_id, messages.c.thread_id == thread_id
+                conn, caller.project_id, message_id, where={"thread_id": thread_id}
             )
             if not deleted:
                 raise await self._missing(conn, caller, thread_id, message_id)

@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
-
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError
 from assistantd.service.attach import (
@@ -19,8 +17,9 @@ from assistantd.service.attach import (
     require_message_files,
 )
 from assistantd.service.vector_stores import VectorStoreService
+from assistantd.store import threads as thread_store
+from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Conn
-from assistantd.store.tables import threads, vector_stores
 from assistantd.wire.tools import ToolResources, ToolResourcesCreate, tool_resources_to_row
 
 
@@ -87,10 +86,7 @@ class ToolResourceBinder:
         await require_files(conn, project_id, file_ids, f"{param}.code_interpreter.file_ids")
         store_ids = stored.get("file_search", {}).get("vector_store_ids", [])
         if store_ids:
-            query = select(vector_stores.c.id).where(
-                vector_stores.c.project_id == project_id, vector_stores.c.id.in_(store_ids)
-            )
-            known = {row.id for row in (await conn.execute(query)).all()}
+            known = await vs_store.existing_stores(conn, project_id, store_ids)
             for index, store_id in enumerate(store_ids):
                 if store_id not in known:
                     where = f"{param}.file_search.vector_store_ids[{index}]"
@@ -128,10 +124,9 @@ class ToolResourceBinder:
         return bool(fresh)
 
     async def _thread_store(self, conn: Conn, project_id: str, thread_id: str) -> str:
-        query = select(vector_stores.c.id).where(vector_stores.c.thread_id == thread_id)
-        existing = (await conn.execute(query)).scalar()
+        existing = await thread_store.attachment_store_id(conn, thread_id)
         if existing is not None:
-            return str(existing)
+            return existing
         store_id = await self._stores.create_in(
             conn,
             project_id,
@@ -143,12 +138,8 @@ class ToolResourceBinder:
             thread_id=thread_id,
         )
         # Shown on the thread like the hosted API did, unless the thread names a store already.
-        current = (
-            await conn.execute(select(threads.c.tool_resources).where(threads.c.id == thread_id))
-        ).scalar() or {}
+        current = await thread_store.tool_resources(conn, thread_id) or {}
         if not (current.get("file_search") or {}).get("vector_store_ids"):
             resources = {**current, "file_search": {"vector_store_ids": [store_id]}}
-            await conn.execute(
-                update(threads).where(threads.c.id == thread_id).values(tool_resources=resources)
-            )
+            await thread_store.set_tool_resources(conn, thread_id, resources)
         return store_id

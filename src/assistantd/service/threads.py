@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import delete
-
 from assistantd.clock import Clock
 from assistantd.errors import not_found
 from assistantd.ids import new_id
@@ -14,9 +12,9 @@ from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.resources import ToolResourceBinder
+from assistantd.store import objects
+from assistantd.store import threads as thread_store
 from assistantd.store.database import Database
-from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import messages, threads, vector_stores
 from assistantd.wire.base import Deleted, ListPage, ListQuery
 from assistantd.wire.threads import Thread, ThreadCreate, ThreadUpdate, thread_from_row
 
@@ -33,8 +31,8 @@ class ThreadService:
         self._clock = clock
         self._resources = resources
         self._close_session = close_session  # the thread's code_interpreter session
-        self._table = ObjectTable(threads)
-        self._messages = ObjectTable(messages)
+        self._table = objects.threads
+        self._messages = objects.messages
 
     async def create(self, caller: Caller, body: ThreadCreate) -> Thread:
         now = self._clock()
@@ -76,9 +74,10 @@ class ThreadService:
         self, caller: Caller, query: ListQuery, metadata: Mapping[str, str]
     ) -> ListPage[Thread]:
         """Threads of the project, optionally only those whose metadata has every given pair."""
-        scope = [threads.c.metadata[key].as_string() == value for key, value in metadata.items()]
         async with cursor_errors(), self._db.read() as conn:
-            page = await self._table.page(conn, caller.project_id, page_request(query), *scope)
+            page = await thread_store.page_threads(
+                conn, caller.project_id, page_request(query), metadata
+            )
         return to_list(page, thread_from_row)
 
     async def update(self, caller: Caller, thread_id: str, body: ThreadUpdate) -> Thread:
@@ -104,12 +103,7 @@ class ThreadService:
         async with self._db.write() as conn:
             deleted = await self._table.delete(conn, caller.project_id, thread_id)
             if deleted:
-                await conn.execute(
-                    delete(vector_stores).where(
-                        vector_stores.c.thread_id == thread_id,
-                        vector_stores.c.project_id == caller.project_id,
-                    )
-                )
+                await thread_store.delete_attachment_stores(conn, caller.project_id, thread_id)
         if not deleted:
             raise not_found("thread", thread_id)
         await self._close_session(thread_id)

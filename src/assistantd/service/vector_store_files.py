@@ -18,11 +18,11 @@ from assistantd.service.attach import (
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, to_list
 from assistantd.service.vector_stores import load_store
+from assistantd.store import chunks as chunk_store
+from assistantd.store import objects
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Conn, Database
-from assistantd.store.objects import ObjectTable
 from assistantd.store.pagination import PageRequest
-from assistantd.store.tables import file_batches, vector_store_files
 from assistantd.wire.base import Deleted, ListPage
 from assistantd.wire.vector_stores import (
     FileBatch,
@@ -38,7 +38,7 @@ from assistantd.wire.vector_stores import (
     vector_store_file_from_row,
 )
 
-batches_table = ObjectTable(file_batches, parent="vector_store_id")
+batches_table = objects.file_batches
 
 
 def _check_batch(body: FileBatchCreate) -> None:
@@ -98,12 +98,11 @@ class VectorStoreFileService:
     async def list(
         self, caller: Caller, store_id: str, query: VectorStoreFileListQuery
     ) -> ListPage[VectorStoreFile]:
-        scope = [vector_store_files.c.vector_store_id == store_id]
-        if query.filter is not None:
-            scope.append(vector_store_files.c.status == query.filter)
         async with cursor_errors(), self._db.read() as conn:
             await load_store(conn, caller.project_id, store_id)
-            page = await vs_files_table.page(conn, caller.project_id, _page(query), *scope)
+            page = await vs_store.page_store_files(
+                conn, caller.project_id, store_id, _page(query), status=query.filter
+            )
         return to_list(page, vector_store_file_from_row)
 
     async def update(
@@ -116,7 +115,7 @@ class VectorStoreFileService:
                 caller.project_id,
                 file_id,
                 {"attributes": body.attributes},
-                vector_store_files.c.vector_store_id == store_id,
+                where={"vector_store_id": store_id},
             )
             # Attributes feed search filters, which in-memory indexes cache per version.
             await vs_store.bump_index_version(conn, [store_id])
@@ -127,16 +126,16 @@ class VectorStoreFileService:
         async with self._db.write() as conn:
             await self._load(conn, caller, store_id, file_id)
             await vs_files_table.delete(
-                conn, caller.project_id, file_id, vector_store_files.c.vector_store_id == store_id
+                conn, caller.project_id, file_id, where={"vector_store_id": store_id}
             )
-            await vs_store.delete_chunks(conn, store_id, file_id)
+            await chunk_store.delete_chunks(conn, store_id, file_id)
             await vs_store.bump_index_version(conn, [store_id])
         return Deleted(id=file_id, object="vector_store.file.deleted")
 
     async def content(self, caller: Caller, store_id: str, file_id: str) -> FileContentPage:
         async with self._db.read() as conn:
             await self._load(conn, caller, store_id, file_id)
-            texts = await vs_store.chunk_texts(conn, store_id, file_id)
+            texts = await chunk_store.chunk_texts(conn, store_id, file_id)
         return FileContentPage(data=[TextContent(text=text) for text in texts])
 
     async def _load(self, conn: Conn, caller: Caller, store_id: str, file_id: str) -> Any:
@@ -219,15 +218,16 @@ class FileBatchService:
     async def list_files(
         self, caller: Caller, store_id: str, batch_id: str, query: VectorStoreFileListQuery
     ) -> ListPage[VectorStoreFile]:
-        scope = [
-            vector_store_files.c.vector_store_id == store_id,
-            vs_store.batch_member_condition(batch_id),
-        ]
-        if query.filter is not None:
-            scope.append(vector_store_files.c.status == query.filter)
         async with cursor_errors(), self._db.read() as conn:
             await self._load(conn, caller, store_id, batch_id)
-            page = await vs_files_table.page(conn, caller.project_id, _page(query), *scope)
+            page = await vs_store.page_store_files(
+                conn,
+                caller.project_id,
+                store_id,
+                _page(query),
+                status=query.filter,
+                batch_id=batch_id,
+            )
         return to_list(page, vector_store_file_from_row)
 
     async def _load(self, conn: Conn, caller: Caller, store_id: str, batch_id: str) -> Any:

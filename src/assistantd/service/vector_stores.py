@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import RowMapping
-
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
@@ -14,10 +12,9 @@ from assistantd.retrieval.search import Searcher, SearchHit
 from assistantd.service.attach import FileToAttach, attach_files, chunking_to_row, require_files
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
+from assistantd.store import objects
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Conn, Database
-from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import vector_stores
 from assistantd.wire.base import Deleted, ListPage, ListQuery
 from assistantd.wire.tools import ChunkingStrategy
 from assistantd.wire.vector_stores import (
@@ -32,10 +29,10 @@ from assistantd.wire.vector_stores import (
     vector_store_from_row,
 )
 
-stores_table = ObjectTable(vector_stores)
+stores_table = objects.vector_stores
 
 
-async def load_store(conn: Conn, project_id: str, store_id: str) -> RowMapping:
+async def load_store(conn: Conn, project_id: str, store_id: str) -> Mapping[Any, Any]:
     row = await stores_table.get(conn, project_id, store_id)
     if row is None:
         raise not_found("vector store", store_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import api_keys, projects
@@ -15,8 +16,17 @@ async def project_by_name(conn: Conn, name: str) -> RowMapping | None:
     return (await conn.execute(query)).mappings().first()
 
 
+class ProjectExists(Exception):
+    """A project of that name (or id) exists already: made meanwhile by another process."""
+
+
 async def insert_project(conn: Conn, values: dict[str, Any]) -> None:
-    await conn.execute(insert(projects).values(**values))
+    """Raises ProjectExists when the name (or id) is taken (PostgreSQL then aborts the
+    transaction)."""
+    try:
+        await conn.execute(insert(projects).values(**values))
+    except IntegrityError as exc:
+        raise ProjectExists(values.get("name")) from exc
 
 
 async def insert_key(conn: Conn, values: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     RowMapping,
     Table,
     bindparam,
+    delete,
     func,
     insert,
     or_,
@@ -32,6 +33,9 @@ _STEPS = (
     select(run_steps).where(run_steps.c.run_id == bindparam("run_id")).order_by(run_steps.c.seq)
 )
 _INSERT_STEP = insert(run_steps)
+_INSERT_MESSAGE = insert(messages)
+_DELETE_STEP = delete(run_steps).where(run_steps.c.id == bindparam("step_id"))
+_DELETE_MESSAGE = delete(messages).where(messages.c.id == bindparam("message_id"))
 _LOCK_THREAD = (
     select(threads.c.id)
     .where(threads.c.id == bindparam("thread_id"), threads.c.project_id == bindparam("project_id"))
@@ -111,6 +115,18 @@ async def steps_of(conn: Conn, run_id: str) -> list[RowMapping]:
 
 async def insert_step(conn: Conn, row: dict[str, Any]) -> None:
     await conn.execute(_INSERT_STEP, row)
+
+
+async def insert_message(conn: Conn, row: dict[str, Any]) -> None:
+    await conn.execute(_INSERT_MESSAGE, row)
+
+
+async def delete_step(conn: Conn, step_id: str) -> None:
+    await conn.execute(_DELETE_STEP, {"step_id": step_id})
+
+
+async def delete_message(conn: Conn, message_id: str) -> None:
+    await conn.execute(_DELETE_MESSAGE, {"message_id": message_id})
 
 
 async def set_step(conn: Conn, step_id: str, values: dict[str, Any]) -> RowMapping | None:

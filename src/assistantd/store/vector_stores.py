@@ -1,4 +1,4 @@
-"""Queries over vector stores, their files, batches and chunks that plain object access lacks."""
+"""Queries over vector stores, their files and batches that plain object access lacks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from sqlalchemy import RowMapping, and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistantd.store.database import Conn
+from assistantd.store.pagination import Page, PageRequest, fetch_page
 from assistantd.store.tables import (
     chunks,
     file_batch_files,
@@ -75,11 +85,39 @@ async def batch_totals(conn: Conn, batch_id: str, store_id: str) -> StoreTotals:
     return totals
 
 
-def batch_member_condition(batch_id: str) -> Any:
+def _in_batch(batch_id: str) -> ColumnElement[bool]:
     """Rows of `vector_store_files` that belong to the batch."""
     return vector_store_files.c.id.in_(
         select(file_batch_files.c.file_id).where(file_batch_files.c.batch_id == batch_id)
     )
+
+
+async def page_store_files(
+    conn: Conn,
+    project_id: str,
+    store_id: str,
+    page: PageRequest,
+    *,
+    status: str | None = None,
+    batch_id: str | None = None,
+) -> Page:
+    """The files of a store (only those of the batch, and with the status, when given)."""
+    vsf = vector_store_files
+    scope = [vsf.c.project_id == project_id, vsf.c.vector_store_id == store_id]
+    if batch_id is not None:
+        scope.append(_in_batch(batch_id))
+    if status is not None:
+        scope.append(vsf.c.status == status)
+    return await fetch_page(conn, vsf, scope, page)
+
+
+async def existing_stores(conn: Conn, project_id: str, store_ids: Sequence[str]) -> set[str]:
+    if not store_ids:
+        return set()
+    query = select(vector_stores.c.id).where(
+        vector_stores.c.project_id == project_id, vector_stores.c.id.in_(store_ids)
+    )
+    return {row[0] for row in (await conn.execute(query)).all()}
 
 
 async def existing_files(conn: Conn, project_id: str, file_ids: Sequence[str]) -> set[str]:
@@ -131,7 +169,7 @@ async def cancel_batch_files(conn: Conn, batch_id: str, store_id: str) -> int:
         .where(
             vsf.c.vector_store_id == store_id,
             vsf.c.status == "in_progress",
-            batch_member_condition(batch_id),
+            _in_batch(batch_id),
         )
         .values(status="cancelled")
     )
@@ -143,58 +181,22 @@ async def bump_index_version(conn: Conn, store_ids: Sequence[str]) -> None:
         await conn.execute(_BUMP, {"store_ids": list(store_ids)})
 
 
-# Statements run for every ingested file, built once: building them costs more than running
-# them on SQLite.
+# Statements run for every ingested file or search, built once: building them costs more than
+# running them on SQLite.
 _BUMP = (
     update(vector_stores)
     .where(vector_stores.c.id.in_(bindparam("store_ids", expanding=True)))
     .values(index_version=vector_stores.c.index_version + 1)
 )
-_INGEST_TARGET = (
-    select(
-        vector_store_files.c.status,
-        vector_store_files.c.chunking_strategy,
-        files.c.blob_key,
-        files.c.filename,
-    )
-    .select_from(vector_store_files.join(files, files.c.id == vector_store_files.c.id))
-    .where(
-        vector_store_files.c.vector_store_id == bindparam("store_id"),
-        vector_store_files.c.id == bindparam("file_id"),
-    )
-)
-_COMPLETE_FILE = (
-    update(vector_store_files)
-    .where(
-        vector_store_files.c.vector_store_id == bindparam("store_id"),
-        vector_store_files.c.id == bindparam("file_id"),
-        vector_store_files.c.status == "in_progress",
-    )
-    .values(
-        status="completed",
-        usage_bytes=bindparam("usage_bytes"),
-        last_error=None,
-        title=bindparam("title"),
-    )
-    .returning(vector_store_files.c.project_id)
+_INDEX_VERSION = select(vector_stores.c.index_version).where(
+    vector_stores.c.id == bindparam("store_id")
 )
 
 
-async def ingest_target(conn: Conn, store_id: str, file_id: str) -> RowMapping | None:
-    """What ingesting a file into a store needs: its status there, chunking and blob."""
-    params = {"store_id": store_id, "file_id": file_id}
-    row: RowMapping | None = (await conn.execute(_INGEST_TARGET, params)).mappings().first()
-    return row
-
-
-async def complete_file(
-    conn: Conn, store_id: str, file_id: str, *, usage_bytes: int, title: str | None
-) -> str | None:
-    """Mark a file being ingested `completed`; its project, or None when it is no longer
-    `in_progress` there (cancelled or detached meanwhile), and nothing changed."""
-    params = {"store_id": store_id, "file_id": file_id, "usage_bytes": usage_bytes, "title": title}
-    project_id: str | None = (await conn.execute(_COMPLETE_FILE, params)).scalar()
-    return project_id
+async def index_version(conn: Conn, store_id: str) -> int | None:
+    """The store's `index_version` (bumped whenever its chunks change); None for no store."""
+    version = (await conn.execute(_INDEX_VERSION, {"store_id": store_id})).scalar()
+    return None if version is None else int(version)
 
 
 async def touch(conn: Conn, store_ids: Sequence[str], now: int) -> None:
@@ -232,49 +234,6 @@ async def detach_file_everywhere(conn: Conn, project_id: str, file_id: str) -> l
     return store_ids
 
 
-_DELETE_CHUNKS = delete(chunks).where(
-    chunks.c.vector_store_id == bindparam("store_id"), chunks.c.file_id == bindparam("file_id")
-)
-
-
-async def delete_chunks(conn: Conn, store_id: str, file_id: str) -> None:
-    await conn.execute(_DELETE_CHUNKS, {"store_id": store_id, "file_id": file_id})
-
-
-# PostgreSQL keeps each embedding a second time as a pgvector value (migration 0004).
-_PG_INSERT_CHUNK = text(
-    "INSERT INTO chunks (project_id, vector_store_id, file_id, chunk_index, text, token_count, "
-    "embedding, vec) VALUES (:project_id, :vector_store_id, :file_id, :chunk_index, :text, "
-    ":token_count, :embedding, CAST(:vec AS vector))"
-)
-
-
-async def insert_chunks(conn: Conn, rows: list[dict[str, Any]], *, pgvector: bool) -> None:
-    if not rows:
-        return
-    if pgvector:
-        with_vec = [
-            {**row, "vec": _vector_literal(np.frombuffer(row["embedding"], dtype=np.float32))}
-            for row in rows
-        ]
-        await conn.execute(_PG_INSERT_CHUNK, with_vec)
-    else:
-        await conn.execute(insert(chunks), rows)
-
-
-def _vector_literal(vector: np.ndarray[Any, Any]) -> str:
-    return "[" + ",".join(f"{value:.7g}" for value in vector.tolist()) + "]"
-
-
-async def chunk_texts(conn: Conn, store_id: str, file_id: str) -> list[str]:
-    query = (
-        select(chunks.c.text)
-        .where(chunks.c.vector_store_id == store_id, chunks.c.file_id == file_id)
-        .order_by(chunks.c.chunk_index)
-    )
-    return [row[0] for row in (await conn.execute(query)).all()]
-
-
 async def completed_files(conn: Conn, store_id: str) -> list[RowMapping]:
     """The searchable files of a store, with attributes, filename and `first_seq` (the first
     chunk's seq: it changes when a file is ingested again)."""
@@ -296,17 +255,3 @@ async def completed_files(conn: Conn, store_id: str) -> list[RowMapping]:
         .where(vsf.c.vector_store_id == store_id, vsf.c.status == "completed")
     )
     return list((await conn.execute(query)).mappings().all())
-
-
-async def chunks_of_files(conn: Conn, store_id: str, file_ids: Sequence[str]) -> list[RowMapping]:
-    query = select(
-        chunks.c.seq, chunks.c.file_id, chunks.c.chunk_index, chunks.c.text, chunks.c.embedding
-    ).where(chunks.c.vector_store_id == store_id, chunks.c.file_id.in_(file_ids))
-    return list((await conn.execute(query)).mappings().all())
-
-
-async def chunks_by_seq(conn: Conn, seqs: Sequence[int]) -> dict[int, RowMapping]:
-    if not seqs:
-        return {}
-    query = select(chunks.c.seq, chunks.c.file_id, chunks.c.text).where(chunks.c.seq.in_(seqs))
-    return {row["seq"]: row for row in (await conn.execute(query)).mappings().all()}
