@@ -14,9 +14,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from assistantd import __version__
+from assistantd.compose import open_services
 from assistantd.self_upstream import is_loopback, self_upstream_problem
 from assistantd.service.auth import AuthService
-from assistantd.service.services import open_services
 from assistantd.settings import LogLevel, Settings, load_settings
 from assistantd.store.migrate import upgrade
 
@@ -247,7 +247,7 @@ def sandbox_check() -> None:
 
 
 def _report_sandbox(settings: Settings) -> None:
-    from assistantd.service.services import build_sandbox
+    from assistantd.compose import build_sandbox
 
     async def probe() -> tuple[bool, str | None]:
         backend, _ = build_sandbox(settings)  # the server's own limits and paths

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from assistantd.engine.chat_request import chat_tools
-from assistantd.engine.engine_search import (
+from assistantd.engine.run.engine_search import (
     CITE_INSTRUCTION,
     fold,
     searches,
     searches_of,
     shape,
 )
+from assistantd.engine.tools import ServerTools
+from assistantd.engine.tools.file_search import FileSearchTool
 from assistantd.providers.base import ChatRequest
 from assistantd.providers.routing import Route
 
@@ -93,6 +94,9 @@ def test_no_search(route: Route, tools: list[Any], choice: Any, steps: list[Any]
     assert not searches(route, run(tools, choice), steps)
 
 
+# file_search's offer to the model needs no searcher.
+SERVER_TOOLS = ServerTools([FileSearchTool(runner=None)])  # type: ignore[arg-type]
+
 # --- the request after the search -------------------------------------------------------------
 
 
@@ -102,7 +106,7 @@ def request(
     return ChatRequest(
         model="m",
         messages=messages or [{"role": "user", "content": "Who built it?"}],
-        tools=chat_tools(tools),
+        tools=SERVER_TOOLS.chat_tools(tools),
         tool_choice=choice,
         parallel_tool_calls=True,
     )

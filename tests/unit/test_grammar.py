@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from assistantd.engine import file_search
+from assistantd.engine.tools import file_search
 from assistantd.providers.grammar import (
     ARRAY_ITEMS,
     STRING_CHARS,

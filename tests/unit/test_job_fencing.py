@@ -13,17 +13,20 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from assistantd.compose import build_executor
 from assistantd.engine.bus import EventBus
-from assistantd.engine.executor import EngineConfig, RunExecutor
-from assistantd.engine.tokens import TokenCounter
+from assistantd.engine.run import RunExecutor
+from assistantd.engine.tools import ServerTools
 from assistantd.engine.worker import WorkerPool
 from assistantd.providers.base import ChatDelta, ChatRequest
 from assistantd.providers.routing import Route
+from assistantd.settings import Settings
 from assistantd.store import jobs as job_store
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim, LeaseLost
 from assistantd.store.migrate import upgrade
 from assistantd.store.tables import jobs, messages, run_steps, runs, threads
+from tests.support.run_rows import run_row, thread_row
 
 KIND = "run"
 FAR_FUTURE_MS = 10**15  # a "now" at which every lease has run out
@@ -85,7 +88,7 @@ def test_a_stale_claim_can_renew_finish_release_and_write_nothing(db_url: str) -
                 assert await job_store.holds(conn, current) is True
             with pytest.raises(LeaseLost):
                 async with job_store.fenced_write(db, stale) as conn:
-                    await conn.execute(insert(threads), _thread("thread_stale"))
+                    await conn.execute(insert(threads), thread_row("thread_stale"))
             async with db.read() as conn:
                 found = await conn.execute(
                     select(threads.c.id).where(threads.c.id == "thread_stale")
@@ -99,7 +102,7 @@ def test_a_stale_claim_can_renew_finish_release_and_write_nothing(db_url: str) -
             )
 
             async with job_store.fenced_write(db, current) as conn:
-                await conn.execute(insert(threads), _thread("thread_current"))
+                await conn.execute(insert(threads), thread_row("thread_current"))
             async with db.write() as conn:
                 assert await job_store.renew(conn, current, FAR_FUTURE_MS + 1) is True
                 assert await job_store.finish(conn, current) is True
@@ -228,65 +231,20 @@ class _Router:
         return self.route, self.provider
 
 
-def _thread(thread_id: str) -> dict[str, Any]:
-    return {
-        "id": thread_id,
-        "project_id": "default",
-        "created_at": 0,
-        "tool_resources": {},
-        "metadata": {},
-    }
-
-
-def _run(run_id: str, thread_id: str) -> dict[str, Any]:
-    return {
-        "id": run_id,
-        "project_id": "default",
-        "thread_id": thread_id,
-        "assistant_id": "asst_x",
-        "created_at": 0,
-        "status": "queued",
-        "model": "gpt-4o",
-        "instructions": "Be brief.",
-        "tools": [],
-        "tool_resources": None,
-        "metadata": {},
-        "temperature": None,
-        "top_p": None,
-        "reasoning_effort": None,
-        "max_prompt_tokens": None,
-        "max_completion_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
-        "response_format": "auto",
-        "include": [],
-        "required_action": None,
-        "last_error": None,
-        "incomplete_details": None,
-        "usage": None,
-        "expires_at": int(time.time()) + 600,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-    }
-
-
 def _executor(db: Database, provider: _GatedProvider) -> RunExecutor:
     # A run without tools never reaches file_search, code_interpreter or images' blobs.
     unused: Any = None
-    return RunExecutor(
+    executor, _ = build_executor(
+        Settings(),
         db,
         EventBus(),
-        _Router(provider),  # type: ignore[arg-type]
-        TokenCounter(),
-        EngineConfig(),
         lambda: int(time.time()),
+        _Router(provider),  # type: ignore[arg-type]
+        ServerTools([]),
         unused,
         _NoImages(),  # type: ignore[arg-type]
-        unused,
     )
+    return executor
 
 
 class _NoImages:
@@ -312,8 +270,8 @@ async def _state(db: Database, run_id: str) -> tuple[Any, list[Any], list[Any]]:
 
 async def _seed_run(db: Database, run_id: str) -> str:
     async with db.write() as conn:
-        await conn.execute(insert(threads), _thread("thread_" + run_id))
-        await conn.execute(insert(runs), _run(run_id, "thread_" + run_id))
+        await conn.execute(insert(threads), thread_row("thread_" + run_id))
+        await conn.execute(insert(runs), run_row(run_id, "thread_" + run_id))
         return await job_store.enqueue(
             conn, KIND, run_id, 0, owner="wrk_a", lease_until_ms=now_ms() + 60_000
         )

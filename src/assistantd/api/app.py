@@ -22,7 +22,7 @@ from assistantd.api.routes import (
     threads,
     vector_stores,
 )
-from assistantd.service.services import open_services
+from assistantd.compose import open_services
 from assistantd.settings import Settings
 
 log = logging.getLogger("assistantd")

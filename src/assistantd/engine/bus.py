@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from typing import Any
 
-Event = tuple[str, Any]
+from assistantd.engine.events import RunEvent
+
+Event = RunEvent
 
 
 class Subscription:
@@ -62,9 +63,9 @@ class EventBus:
         """Whether any stream follows the run (publishers may skip building events if not)."""
         return run_id in self._subscribers
 
-    def publish(self, run_id: str, event: str, data: Any) -> None:
+    def publish(self, run_id: str, event: RunEvent) -> None:
         for subscription in self._subscribers.get(run_id, ()):
-            subscription.queue.put_nowait((event, data))
+            subscription.queue.put_nowait(event)
 
     def cancel_signal(self, run_id: str) -> asyncio.Event:
         """The event a worker watches to learn that its run is being cancelled."""

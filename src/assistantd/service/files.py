@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from assistantd.clock import Clock
 from assistantd.errors import InvalidRequestError, NotFoundError, not_found
-from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, to_list
 from assistantd.store import files as file_store
@@ -99,10 +98,8 @@ class FileService:
         upload: Upload,
         filename: str | None,
         form: FileUploadForm,
-        *,
-        purpose: str | None = None,
     ) -> File:
-        """Store a completed upload. `purpose` overrides the form's (server-made files)."""
+        """Store a completed upload."""
         if (form.expires_after_anchor is None) != (form.expires_after_seconds is None):
             upload.abort()
             raise InvalidRequestError(
@@ -113,36 +110,19 @@ class FileService:
         expires_at = (
             now + form.expires_after_seconds if form.expires_after_seconds is not None else None
         )
-        row = {
-            "id": new_id("file"),
-            "project_id": caller.project_id,
-            "created_at": now,
-            "filename": clean_filename(filename),
-            "purpose": purpose or form.purpose,
-            "bytes": blob.size,
-            "status": "processed",
-            "status_details": None,
-            "expires_at": expires_at,
-            "blob_key": blob.key,
-        }
-        try:
-            async with self._db.write() as conn:
-                await self._table.insert(conn, row)
-        except BaseException:
-            self._blobs.delete(blob.key)
-            raise
+        row = file_store.file_row(
+            caller.project_id,
+            blob,
+            clean_filename(filename),
+            form.purpose,
+            now,
+            expires_at,
+        )
+        await file_store.insert_file(self._db, self._blobs, row)
         log.info(
             "request_id=%s file_id=%s stored %d bytes", caller.request_id, row["id"], blob.size
         )
         return file_from_row(row)
-
-    async def save_output(self, project_id: str, data: bytes, filename: str, purpose: str) -> str:
-        """A file the engine produced (code_interpreter images and outputs); its id."""
-        upload = Upload(self._blobs.writer(MAX_FILE_BYTES))
-        upload.write(data)
-        caller = Caller(project_id=project_id, key_id=None, request_id="-")
-        form = FileUploadForm(purpose="assistants")  # the form's purpose is overridden below
-        return (await self.create(caller, upload, filename, form, purpose=purpose)).id
 
     async def get(self, caller: Caller, file_id: str) -> File:
         async with self._db.read() as conn:

@@ -5,17 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from assistantd import __version__
-from assistantd.engine.code_interpreter import CodeInterpreterRunner
 
 
 class HealthService:
-    def __init__(self, code: CodeInterpreterRunner) -> None:
-        self._code = code
-
-    @property
-    def code_interpreter_problem(self) -> str | None:
-        """Why code_interpreter cannot run here (the sandbox probe's answer), or None."""
-        return self._code.unavailable_reason
+    def __init__(self, code_interpreter_problem: str | None) -> None:
+        # Why code_interpreter cannot run here (the sandbox probe's answer), or None.
+        self.code_interpreter_problem = code_interpreter_problem
 
     def status(self) -> dict[str, Any]:
         reason = self.code_interpreter_problem

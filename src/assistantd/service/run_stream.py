@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from assistantd.engine.bus import Event, Subscription
-from assistantd.wire.runs import TERMINAL_RUN_STATUSES
-
-_STREAM_END = frozenset(
-    {f"thread.run.{status}" for status in TERMINAL_RUN_STATUSES} | {"thread.run.requires_action"}
-)
+from assistantd.engine.bus import Subscription
+from assistantd.engine.events import RunEvent
+from assistantd.service.stream_events import SseEvent, closing_events, ends_stream, sse_event
 
 
 class RunStream:
@@ -22,50 +18,28 @@ class RunStream:
     """
 
     def __init__(
-        self, initial: list[Event], subscription: Subscription, keepalive_seconds: float
+        self, initial: list[RunEvent], subscription: Subscription, keepalive_seconds: float
     ) -> None:
         self._initial = initial
         self._subscription = subscription
         self._keepalive = keepalive_seconds
 
-    async def batches(self) -> AsyncIterator[list[Event] | None]:
+    async def batches(self) -> AsyncIterator[list[SseEvent] | None]:
         try:
             if self._initial:
-                yield list(self._initial)
+                yield [sse_event(event) for event in self._initial]
             while True:
                 live = await self._subscription.next(self._keepalive)
                 if live is None:
                     yield None
                     continue
-                batch: list[Event] = []
+                batch: list[SseEvent] = []
                 for event in (live, *self._subscription.ready()):
-                    batch.append(event)
-                    name, data = event
-                    if name in _STREAM_END:
-                        batch.extend(_ending(name, data))
+                    batch.append(sse_event(event))
+                    if ends_stream(event):
+                        batch.extend(closing_events(event))
                         yield batch
                         return
                 yield batch
         finally:
             self._subscription.close()
-
-
-def _ending(name: str, data: Any) -> list[Event]:
-    """What follows the run's last event: `error` for a failed run, then `done`."""
-    if name != "thread.run.failed":
-        return [("done", "[DONE]")]
-    error = data.get("last_error") or {}
-    return [
-        (
-            "error",
-            {
-                "error": {
-                    "message": error.get("message", "The run failed."),
-                    "type": "server_error",
-                    "param": None,
-                    "code": error.get("code"),
-                }
-            },
-        ),
-        ("done", "[DONE]"),
-    ]

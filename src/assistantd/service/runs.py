@@ -7,12 +7,14 @@ process, so its events are produced where the stream is being served.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assistantd.clock import Clock
-from assistantd.engine.bus import Event, EventBus
+from assistantd.engine.bus import EventBus
+from assistantd.engine.events import RunChanged, RunEvent, StepChanged, ThreadCreated
+from assistantd.engine.run import Closed, Ending, RunEndings, with_outputs
 from assistantd.engine.worker import RUN_JOB, Handoff, WorkerPool
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
@@ -20,32 +22,22 @@ from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.resources import ToolResourceBinder
-from assistantd.service.rules import check_tools
+from assistantd.service.run_settings import check_include, run_row
 from assistantd.service.run_stream import RunStream
 from assistantd.store import jobs as job_store
+from assistantd.store import objects
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
-from assistantd.store.objects import ObjectTable
-from assistantd.store.tables import assistants, messages, run_steps, runs, threads
 from assistantd.wire.base import ListPage, ListQuery
+from assistantd.wire.run_status import IDLE, TERMINAL, RunStatus
+from assistantd.wire.run_steps import RunStep, step_from_row
 from assistantd.wire.runs import (
-    FILE_SEARCH_CONTENT,
-    TERMINAL_RUN_STATUSES,
-    NamedToolChoice,
     Run,
     RunCreate,
-    RunStep,
     RunUpdate,
     SubmitToolOutputs,
     ThreadAndRunCreate,
     run_from_row,
-    step_from_row,
-)
-from assistantd.wire.threads import thread_from_row
-from assistantd.wire.tools import (
-    Tool,
-    response_format_to_row,
-    tool_to_row,
 )
 
 
@@ -64,25 +56,27 @@ class RunService:
         settings: RunSettings,
         clock: Clock,
         resources: ToolResourceBinder,
+        endings: RunEndings,
     ) -> None:
-        self._resources = resources
         self._db = db
         self._bus = bus
         self._pool = pool
         self._settings = settings
         self._clock = clock
-        self._runs = ObjectTable(runs, parent="thread_id")
-        self._steps = ObjectTable(run_steps)
-        self._assistants = ObjectTable(assistants)
-        self._threads = ObjectTable(threads)
-        self._messages = ObjectTable(messages)
+        self._resources = resources
+        self._endings = endings
+        self._runs = objects.runs
+        self._steps = objects.run_steps
+        self._assistants = objects.assistants
+        self._threads = objects.threads
+        self._messages = objects.messages
 
     # --- create -----------------------------------------------------------------------------
 
     async def create(
         self, caller: Caller, thread_id: str, body: RunCreate, include: Sequence[str]
     ) -> Run | RunStream:
-        _check_include(include)
+        check_include(include)
         now = self._clock()
         run_id = new_id("run")
         stream = bool(body.stream)
@@ -96,7 +90,16 @@ class RunService:
                     raise InvalidRequestError(
                         f"Thread {thread_id} already has an active run {active}."
                     )
-                row = self._run_row(caller, run_id, thread_id, assistant, body, now, include)
+                row = run_row(
+                    caller,
+                    run_id,
+                    thread_id,
+                    assistant,
+                    body,
+                    now,
+                    include,
+                    self._settings.expires_seconds,
+                )
                 queued = False
                 if body.additional_messages:
                     added = [
@@ -135,7 +138,16 @@ class RunService:
         async with self._pool.handoff(here=stream) as handoff:
             async with self._db.write() as conn:
                 assistant = await self._assistant(conn, caller, body.assistant_id)
-                row = self._run_row(caller, run_id, thread_id, assistant, body, now, [])
+                row = run_row(
+                    caller,
+                    run_id,
+                    thread_id,
+                    assistant,
+                    body,
+                    now,
+                    [],
+                    self._settings.expires_seconds,
+                )
                 if body.tool_resources is not None:
                     row["tool_resources"] = await self._resources.check_resources(
                         conn, caller.project_id, body.tool_resources
@@ -157,81 +169,8 @@ class RunService:
                 job_id = await self._enqueue(conn, run_id, now, handoff)
             if resources.queued or attached:
                 self._resources.wake()
-            created: list[Event] = [
-                ("thread.created", thread_from_row(thread_row).model_dump(mode="json"))
-            ]
+            created: list[RunEvent] = [ThreadCreated(thread_row)]
             return self._started(row, job_id, handoff, stream=stream, initial=created, created=True)
-
-    def _run_row(
-        self,
-        caller: Caller,
-        run_id: str,
-        thread_id: str,
-        assistant: Any,
-        body: RunCreate | ThreadAndRunCreate,
-        now: int,
-        include: Sequence[str],
-    ) -> dict[str, Any]:
-        """The run with its effective settings: the request's overrides over the assistant's."""
-        tools: list[Tool] | None = body.tools
-        if tools is not None:
-            check_tools(tools)
-        effective_tools = (
-            [tool_to_row(t) for t in tools] if tools is not None else assistant["tools"]
-        )
-        tool_choice = _tool_choice(body.tool_choice, effective_tools)
-        # null means "not given", like every other override (a widely used framework sends
-        # `instructions: null` on every run); only a string, even "", replaces them.
-        instructions = (
-            body.instructions if body.instructions is not None else assistant["instructions"]
-        ) or ""
-        additional = getattr(body, "additional_instructions", None)
-        if additional:
-            instructions = f"{instructions}\n\n{additional}" if instructions else additional
-        truncation = (
-            body.truncation_strategy.model_dump()
-            if body.truncation_strategy is not None
-            else {"type": "auto", "last_messages": None}
-        )
-        return {
-            "id": run_id,
-            "project_id": caller.project_id,
-            "thread_id": thread_id,
-            "assistant_id": assistant["id"],
-            "created_at": now,
-            "status": "queued",
-            "model": body.model or assistant["model"],
-            "instructions": instructions,
-            "tools": effective_tools,
-            "tool_resources": None,
-            "metadata": body.metadata or {},
-            "temperature": body.temperature
-            if body.temperature is not None
-            else assistant["temperature"],
-            "top_p": body.top_p if body.top_p is not None else assistant["top_p"],
-            "reasoning_effort": getattr(body, "reasoning_effort", None)
-            or assistant["reasoning_effort"],
-            "max_prompt_tokens": body.max_prompt_tokens,
-            "max_completion_tokens": body.max_completion_tokens,
-            "truncation_strategy": truncation,
-            "tool_choice": tool_choice,
-            "parallel_tool_calls": True
-            if body.parallel_tool_calls is None
-            else body.parallel_tool_calls,
-            "response_format": response_format_to_row(body.response_format)
-            if body.response_format is not None
-            else assistant["response_format"] or "auto",
-            "include": list(include),
-            "required_action": None,
-            "last_error": None,
-            "incomplete_details": None,
-            "usage": None,
-            "expires_at": now + self._settings.expires_seconds,
-            "started_at": None,
-            "cancelled_at": None,
-            "failed_at": None,
-            "completed_at": None,
-        }
 
     async def _assistant(self, conn: Conn, caller: Caller, assistant_id: str) -> Any:
         assistant = await self._assistants.get(conn, caller.project_id, assistant_id)
@@ -258,7 +197,7 @@ class RunService:
         handoff: Handoff,
         *,
         stream: bool,
-        initial: list[Event],
+        initial: list[RunEvent],
         created: bool,
     ) -> Run | RunStream:
         """Hand the run to the workers; for a stream, the events so far and a subscription.
@@ -270,11 +209,10 @@ class RunService:
             self._pool.dispatch(handoff, job_id, row["id"])
             return run
         subscription = self._bus.subscribe(row["id"])
-        payload = run.model_dump(mode="json")
         events = list(initial)
         if created:
-            events.append(("thread.run.created", payload))
-        events.append(("thread.run.queued", payload))
+            events.append(RunChanged(row, "created"))
+        events.append(RunChanged(row, RunStatus.QUEUED))
         self._pool.dispatch(handoff, job_id, row["id"])
         return RunStream(events, subscription, self._settings.keepalive_seconds)
 
@@ -290,7 +228,7 @@ class RunService:
     async def list(self, caller: Caller, thread_id: str, query: ListQuery) -> ListPage[Run]:
         async with cursor_errors(), self._db.read() as conn:
             page = await self._runs.page(
-                conn, caller.project_id, page_request(query), runs.c.thread_id == thread_id
+                conn, caller.project_id, page_request(query), where={"thread_id": thread_id}
             )
             if not page.rows and not await self._threads.get(conn, caller.project_id, thread_id):
                 raise not_found("thread", thread_id)
@@ -304,7 +242,7 @@ class RunService:
                     caller.project_id,
                     run_id,
                     {"metadata": body.metadata or {}},
-                    runs.c.thread_id == thread_id,
+                    where={"thread_id": thread_id},
                 )
             else:
                 row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
@@ -315,27 +253,27 @@ class RunService:
     async def list_steps(
         self, caller: Caller, thread_id: str, run_id: str, query: ListQuery, include: Sequence[str]
     ) -> ListPage[RunStep]:
-        _check_include(include)
+        check_include(include)
         async with cursor_errors(), self._db.read() as conn:
             run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if run is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
             page = await self._steps.page(
-                conn, caller.project_id, page_request(query), run_steps.c.run_id == run_id
+                conn, caller.project_id, page_request(query), where={"run_id": run_id}
             )
         return to_list(page, lambda row: step_from_row(row, include))
 
     async def get_step(
         self, caller: Caller, thread_id: str, run_id: str, step_id: str, include: Sequence[str]
     ) -> RunStep:
-        _check_include(include)
+        check_include(include)
         async with self._db.read() as conn:
             row = await self._steps.get(
                 conn,
                 caller.project_id,
                 step_id,
-                run_steps.c.run_id == run_id,
-                run_steps.c.thread_id == thread_id,
+                parent_id=run_id,
+                where={"thread_id": thread_id},
             )
             if row is None:
                 run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
@@ -352,44 +290,32 @@ class RunService:
     # --- cancel and tool outputs ------------------------------------------------------------
 
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> Run:
-        now = self._clock()
-        closed: list[Any] = []
+        """A run in progress is marked `cancelling` and its worker told to stop (it ends the
+        run); a run no worker holds is ended `cancelled` here, at once."""
+        closed: Closed | None = None
         async with self._db.write() as conn:
-            row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
+            row: Mapping[Any, Any] | None = await self._runs.get(
+                conn, caller.project_id, run_id, parent_id=thread_id
+            )
             if row is None:
                 raise await self._missing(conn, caller, thread_id, run_id)
-            status = row["status"]
-            if status in TERMINAL_RUN_STATUSES:
+            status = RunStatus(row["status"])
+            if status in TERMINAL:
                 raise InvalidRequestError(f"Cannot cancel run with status '{status}'.")
-            if status == "in_progress":
-                row = await run_store.set_run(conn, run_id, {"status": "cancelling"}, "in_progress")
-            elif status in ("queued", "requires_action"):
-                for step in await run_store.steps_of(conn, run_id):
-                    if step["status"] == "in_progress":
-                        closed.append(
-                            await run_store.set_step(
-                                conn, step["id"], {"status": "cancelled", "cancelled_at": now}
-                            )
-                        )
-                row = await run_store.set_run(
-                    conn,
-                    run_id,
-                    {"status": "cancelled", "cancelled_at": now, "required_action": None},
-                    status,
+            if status is RunStatus.IN_PROGRESS:
+                row = await run_store.move_run(
+                    conn, run_id, RunStatus.CANCELLING, (RunStatus.IN_PROGRESS,)
                 )
+            elif status in IDLE:
+                closed = await self._endings.close(conn, row, Ending(RunStatus.CANCELLED))
+                row = closed.run
             if row is None:  # the run moved on meanwhile; report what it is now
                 row = await run_store.get_run(conn, run_id)
         assert row is not None
-        if row["status"] == "cancelling":
+        if row["status"] == RunStatus.CANCELLING:
             self._bus.request_cancel(run_id)
-        elif row["status"] == "cancelled":
-            for step in closed:
-                self._bus.publish(
-                    run_id, "thread.run.step.cancelled", step_from_row(step).model_dump(mode="json")
-                )
-            self._bus.publish(
-                run_id, "thread.run.cancelled", run_from_row(row).model_dump(mode="json")
-            )
+        elif closed is not None:
+            self._endings.publish(closed)
         return run_from_row(row)
 
     async def submit_tool_outputs(
@@ -402,7 +328,7 @@ class RunService:
                 row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
                 if row is None:
                     raise await self._missing(conn, caller, thread_id, run_id)
-                if row["status"] != "requires_action":
+                if row["status"] != RunStatus.REQUIRES_ACTION:
                     raise InvalidRequestError(
                         f"Runs in status '{row['status']}' do not accept tool outputs."
                     )
@@ -426,75 +352,28 @@ class RunService:
                     for s in await run_store.steps_of(conn, run_id)
                     if s["type"] == "tool_calls" and s["status"] == "in_progress"
                 )
-                details = dict(open_step["step_details"])
-                details["tool_calls"] = [
-                    {**c, "function": {**c["function"], "output": outputs[c["id"]]}}
-                    if c["id"] in outputs
-                    else c
-                    for c in details["tool_calls"]
-                ]
+                details = with_outputs(open_step["step_details"], outputs)
                 step = await run_store.set_step(
                     conn,
                     open_step["id"],
                     {"step_details": details, "status": "completed", "completed_at": now},
                 )
-                row = await run_store.set_run(
+                row = await run_store.move_run(
                     conn,
                     run_id,
-                    {"status": "queued", "required_action": None},
-                    "requires_action",
+                    RunStatus.QUEUED,
+                    (RunStatus.REQUIRES_ACTION,),
+                    {"required_action": None},
                 )
                 assert row is not None
                 assert step is not None
                 job_id = await self._enqueue(conn, run_id, now, handoff)
-            completed: list[Event] = [
-                ("thread.run.step.completed", step_from_row(step).model_dump(mode="json"))
-            ]
+            completed: list[RunEvent] = [StepChanged(step, "completed")]
             if stream:
                 return self._started(
                     dict(row), job_id, handoff, stream=True, initial=completed, created=False
                 )
-            self._bus.publish(run_id, *completed[0])
+            self._bus.publish(run_id, completed[0])
             return self._started(
                 dict(row), job_id, handoff, stream=False, initial=[], created=False
             )
-
-
-def _check_include(include: Sequence[str]) -> None:
-    for value in include:
-        if value != FILE_SEARCH_CONTENT:
-            raise InvalidRequestError(
-                f"Invalid value: '{value}'. Supported values are: '{FILE_SEARCH_CONTENT}'.",
-                param="include",
-            )
-
-
-def _tool_choice(choice: Any, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
-    if choice is None:
-        return "auto"
-    if isinstance(choice, str):
-        if choice == "required" and not tools:
-            raise InvalidRequestError(
-                "tool_choice 'required' needs at least one tool.", param="tool_choice"
-            )
-        return str(choice)
-    assert isinstance(choice, NamedToolChoice)
-    if choice.type == "function":
-        if choice.function is None:
-            raise InvalidRequestError(
-                "Missing required parameter: 'tool_choice.function'.", param="tool_choice.function"
-            )
-        names = {t["function"]["name"] for t in tools if t["type"] == "function"}
-        if choice.function.name not in names:
-            raise InvalidRequestError(
-                f"tool_choice names the function '{choice.function.name}', which is not among "
-                "the run's tools.",
-                param="tool_choice.function.name",
-            )
-        return {"type": "function", "function": {"name": choice.function.name}}
-    if not any(t["type"] == choice.type for t in tools):
-        raise InvalidRequestError(
-            f"tool_choice asks for {choice.type}, which is not among the run's tools.",
-            param="tool_choice",
-        )
-    return {"type": choice.type}

@@ -19,13 +19,15 @@ from sqlalchemy import (
 
 from assistantd.store.database import Conn
 from assistantd.store.tables import messages, run_steps, runs, threads
-
-ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+from assistantd.wire.run_status import ACTIVE, IDLE, RunStatus, check_moves
 
 # The run path's lookups, built once (building a statement costs more than running it).
 _ACTIVE_RUN = (
     select(runs.c.id)
-    .where(runs.c.thread_id == bindparam("thread_id"), runs.c.status.in_(ACTIVE))
+    .where(
+        runs.c.thread_id == bindparam("thread_id"),
+        runs.c.status.in_(sorted(s.value for s in ACTIVE)),
+    )
     .limit(1)
 )
 _RUN = select(runs).where(runs.c.id == bindparam("run_id"))
@@ -86,19 +88,40 @@ async def _set(
 
 
 async def set_run(
-    conn: Conn, run_id: str, values: dict[str, Any], *statuses: str
+    conn: Conn, run_id: str, values: dict[str, Any], *statuses: RunStatus
 ) -> RowMapping | None:
-    """Update a run, only if it is (still) in one of `statuses` when given; the new row or None."""
-    return await _set(conn, runs, run_id, values, statuses)
+    """Update a run's other columns, only if it is (still) in one of `statuses` when given;
+    the new row or None. Its status changes only through `move_run`."""
+    if "status" in values:
+        raise ValueError("a run's status changes only through move_run")
+    return await _set(conn, runs, run_id, values, tuple(s.value for s in statuses))
 
 
+async def move_run(
+    conn: Conn,
+    run_id: str,
+    target: RunStatus,
+    sources: tuple[RunStatus, ...] | frozenset[RunStatus],
+    values: dict[str, Any] | None = None,
+) -> RowMapping | None:
+    """Move a run to `target` (with `values`) if it is still in one of `sources`: every move
+    must be in the lifecycle's table (`IllegalTransition` otherwise). The guarded UPDATE makes
+    it a compare-and-set: the new row, or None when the run has moved on (or is gone)."""
+    expected = tuple(s.value for s in check_moves(sorted(sources), target))
+    return await _set(conn, runs, run_id, {**(values or {}), "status": target.value}, expected)
+
+
+_START_FROM = check_moves((RunStatus.QUEUED, RunStatus.IN_PROGRESS), RunStatus.IN_PROGRESS)
 _START = (
     update(runs)
     .where(
         runs.c.id == bindparam("run_id"),
-        or_(runs.c.status == "queued", runs.c.status == "in_progress"),
+        or_(*(runs.c.status == status.value for status in _START_FROM)),
     )
-    .values(status="in_progress", started_at=func.coalesce(runs.c.started_at, bindparam("now")))
+    .values(
+        status=RunStatus.IN_PROGRESS.value,
+        started_at=func.coalesce(runs.c.started_at, bindparam("now")),
+    )
     .returning(*runs.c)
 )
 
@@ -140,7 +163,7 @@ async def set_message(conn: Conn, message_id: str, values: dict[str, Any]) -> Ro
 async def expired_idle_runs(conn: Conn, now: int) -> list[RowMapping]:
     """Runs past their deadline that no worker is executing (queued or waiting for outputs)."""
     query = select(runs).where(
-        runs.c.status.in_(("queued", "requires_action")), runs.c.expires_at < now
+        runs.c.status.in_(sorted(s.value for s in IDLE)), runs.c.expires_at < now
     )
     return list((await conn.execute(query)).mappings().all())
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
+
+if "exclude_if" not in FieldInfo.__slots__:
+    # Keys left out of the JSON use Field(exclude_if=...): an older pydantic accepts the keyword
+    # and ignores it, and those keys would be sent as null.
+    raise ImportError("assistantd needs pydantic>=2.12 (Field(exclude_if=...))")
 
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64

@@ -149,3 +149,13 @@ def message_from_row(row: Mapping[Any, Any]) -> Message:
         attachments=row["attachments"],
         metadata=row["metadata"],
     )
+
+
+def text_part(value: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A `text` content part as a message stores and shows it."""
+    return {"type": "text", "text": {"value": value, "annotations": annotations or []}}
+
+
+def image_file_part(file_id: str) -> dict[str, Any]:
+    """An `image_file` content part the server adds (an image the run's code produced)."""
+    return {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistantd.clock import Clock
-from assistantd.engine import file_search
-from assistantd.engine.bus import EventBus
 from assistantd.engine.citations import marker
-from assistantd.engine.file_search import FileSearchRunner
-from assistantd.engine.turn import step_row
+from assistantd.engine.run.publisher import RunPublisher
+from assistantd.engine.run.turn import step_row
+from assistantd.engine.tools import file_search
+from assistantd.engine.tools.file_search import FileSearchRunner
 from assistantd.ids import new_id
 from assistantd.providers.base import ChatRequest
 from assistantd.providers.routing import Route
@@ -24,7 +24,8 @@ from assistantd.store import prompt_messages
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim
-from assistantd.wire.runs import step_from_row
+from assistantd.wire.deltas import FileSearchToolCallDelta
+from assistantd.wire.run_steps import ToolCallsDetails
 
 ENGINE = "engine"
 # The query is the user's message; a pasted page is cut (the searcher ranks by its words).
@@ -55,9 +56,11 @@ def searches(route: Route, run: Mapping[Any, Any], steps: Sequence[Mapping[Any, 
 class EngineSearch:
     """Runs the first turn's search and records it as the model-driven path would."""
 
-    def __init__(self, db: Database, bus: EventBus, clock: Clock, runner: FileSearchRunner):
+    def __init__(
+        self, db: Database, publisher: RunPublisher, clock: Clock, runner: FileSearchRunner
+    ) -> None:
         self._db = db
-        self._bus = bus
+        self._publisher = publisher
         self._clock = clock
         self._runner = runner
 
@@ -71,40 +74,27 @@ class EngineSearch:
         if not query:
             return None
         step_id, call_id = new_id("step"), new_id("call")
-        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": []}
+        details = ToolCallsDetails(tool_calls=[]).model_dump(mode="json")
         step = step_row(run, step_id, self._clock(), "tool_calls", details)
         async with job_store.fenced_write(self._db, claim) as conn:
             await run_store.insert_step(conn, step)
         # The events of a model's file_search call: the step, the call announced, the result.
-        self._publish(step, "thread.run.step.created")
-        self._publish(step, "thread.run.step.in_progress")
-        announced = {"index": 0, "id": call_id, "type": file_search.NAME, file_search.NAME: {}}
-        self._bus.publish(
-            run["id"],
-            "thread.run.step.delta",
-            {
-                "id": step_id,
-                "object": "thread.run.step.delta",
-                "delta": {"step_details": {"type": "tool_calls", "tool_calls": [announced]}},
-            },
-        )
+        self._publisher.opened_step(step)
+        announced = FileSearchToolCallDelta(index=0, id=call_id, file_search={})
+        self._publisher.tool_call(run["id"], step_id, announced)
         arguments = json.dumps({"queries": [query[:QUERY_CHARS]]}, ensure_ascii=False)
         item = await self._runner.run(run, call_id, 0, arguments)
         values = {
             "status": "completed",
             "completed_at": self._clock(),
-            "step_details": {"type": "tool_calls", "tool_calls": [item]},
+            "step_details": {**details, "tool_calls": [item]},
             "usage": _NO_USAGE,
         }
         async with job_store.fenced_write(self._db, claim) as conn:
             done = await run_store.set_step(conn, step_id, values)
         if done is not None:
-            self._publish(done, "thread.run.step.completed")
+            self._publisher.step(done, "completed")
         return done
-
-    def _publish(self, row: Mapping[Any, Any], event: str) -> None:
-        if self._bus.listening(row["run_id"]):
-            self._bus.publish(row["run_id"], event, step_from_row(row).model_dump(mode="json"))
 
 
 def shape(route: Route, steps: Sequence[Mapping[Any, Any]], request: ChatRequest) -> ChatRequest:

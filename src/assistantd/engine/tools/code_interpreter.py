@@ -5,12 +5,12 @@ recorded as a `code_interpreter` tool call with its logs and images (saved as fi
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from sqlalchemy import select
-
-from assistantd.engine.code_arguments import code_of
+from assistantd.clock import Clock
+from assistantd.engine.code_arguments import CodeFromArguments, code_of
+from assistantd.engine.tools.base import CallStream, StoredCall, ToolCall, ToolUnavailable
 from assistantd.sandbox import (
     InputFile,
     SandboxBusy,
@@ -19,10 +19,25 @@ from assistantd.sandbox import (
     SessionDied,
     SessionManager,
 )
+from assistantd.store import tool_resources
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
-from assistantd.store.tables import assistants, files, messages, threads
+from assistantd.store.files import save_bytes
 from assistantd.store.text import storable
+from assistantd.wire.deltas import (
+    CodeInterpreterDelta,
+    CodeInterpreterOutputDelta,
+    CodeInterpreterToolCallDelta,
+    ToolCallDelta,
+)
+from assistantd.wire.run_steps import (
+    CodeInterpreter,
+    CodeInterpreterImage,
+    CodeInterpreterLogs,
+    CodeInterpreterToolCall,
+    ImageRef,
+    stored_tool_call,
+)
 
 log = logging.getLogger("assistantd.engine")
 
@@ -50,50 +65,75 @@ FUNCTION = {
 }
 
 
-class CodeInterpreterUnavailable(Exception):
-    """The sandbox cannot run code here (no bubblewrap, no namespaces, all sessions busy)."""
+class _CodeCallStream:
+    """The code streams as `input` deltas, decoded from the JSON arguments as they arrive."""
+
+    def __init__(self) -> None:
+        self._code = CodeFromArguments()
+
+    def announce(self, call_id: str, index: int, arguments: str, fragment: str) -> ToolCallDelta:
+        code = self._code.feed(fragment)
+        return CodeInterpreterToolCallDelta(
+            index=index, id=call_id, code_interpreter=CodeInterpreterDelta(input=code, outputs=[])
+        )
+
+    def more(self, index: int, fragment: str) -> ToolCallDelta | None:
+        code = self._code.feed(fragment)
+        if not code:
+            return None
+        return CodeInterpreterToolCallDelta(
+            index=index, code_interpreter=CodeInterpreterDelta(input=code)
+        )
 
 
-class FileSaver(Protocol):
-    """Stores bytes the code produced as a File of the project; returns its id."""
+class CodeInterpreterTool:
+    """code_interpreter as a server tool. `unavailable`: why the sandbox cannot run code here
+    (the start-up probe's answer), or None."""
 
-    def __call__(
-        self, project_id: str, data: bytes, filename: str, purpose: str
-    ) -> Awaitable[str]: ...
+    name = NAME
 
-
-def enabled(tools: list[dict[str, Any]]) -> bool:
-    return any(tool["type"] == NAME for tool in tools)
-
-
-class CodeInterpreterRunner:
     def __init__(
         self,
         db: Database,
         blobs: BlobStore,
         sessions: SessionManager,
-        save_file: FileSaver,
+        clock: Clock,
         *,
         call_timeout: float,
+        unavailable: str | None,
     ) -> None:
         self._db = db
         self._blobs = blobs
         self._sessions = sessions
-        self._save_file = save_file
+        self._clock = clock
         self._call_timeout = call_timeout
-        self.unavailable_reason: str | None = None  # set from the start-up probe
+        self._unavailable = unavailable
 
-    async def run(
+    def function(self) -> dict[str, Any]:
+        return FUNCTION
+
+    def unavailable_reason(self) -> str | None:
+        return self._unavailable
+
+    def call_stream(self) -> CallStream:
+        return _CodeCallStream()
+
+    def not_run(self, call: ToolCall, output: str) -> StoredCall:
+        return _item(call.call_id, code_of(call.arguments), "", [], {}, call.arguments, output)
+
+    async def run(self, call: ToolCall) -> StoredCall:
+        """Execute the call in the thread's session, its output streamed as `logs` deltas."""
+        if self._unavailable is not None:
+            raise ToolUnavailable(self._unavailable)
+        return await self._execute(call.run, call.call_id, call.arguments, _log_stream(call))
+
+    async def _execute(
         self,
         run: Mapping[Any, Any],
         call_id: str,
         arguments: str,
         on_logs: Callable[[str], None],
-    ) -> dict[str, Any]:
-        """Execute the call in the thread's session; returns the stored tool-call item.
-        Raises CodeInterpreterUnavailable when no session can run it."""
-        if self.unavailable_reason is not None:
-            raise CodeInterpreterUnavailable(self.unavailable_reason)
+    ) -> StoredCall:
         code = code_of(arguments)
         inputs = await self.input_files(run)
         try:
@@ -110,9 +150,9 @@ class CodeInterpreterRunner:
             on_logs(logs)
             return _item(call_id, code, logs, [], {}, arguments, logs)
         except (SandboxUnavailable, SandboxBusy) as exc:
-            raise CodeInterpreterUnavailable(str(exc)) from exc
+            raise ToolUnavailable(str(exc)) from exc
         images = [
-            await self._save_file(run["project_id"], png, f"{call_id}-{n}.png", OUTPUT_PURPOSE)
+            await self._save(run["project_id"], png, f"{call_id}-{n}.png")
             for n, png in enumerate(result.images)
         ]
         written = await self._save_outputs(run, result.new_files)
@@ -125,54 +165,15 @@ class CodeInterpreterRunner:
         return _item(call_id, code, logs, images, written, arguments, model_text)
 
     async def input_files(self, run: Mapping[Any, Any]) -> list[InputFile]:
-        """The run's code_interpreter files: tool_resources of the run (create-and-run) or the
-        assistant, of the thread, and message attachments made for code_interpreter."""
+        """The run's code_interpreter files (see `store.tool_resources`) at /mnt/data."""
         async with self._db.read() as conn:
-            resources = (
-                run["tool_resources"]
-                or (
-                    await conn.execute(
-                        select(assistants.c.tool_resources).where(
-                            assistants.c.id == run["assistant_id"]
-                        )
-                    )
-                ).scalar()
-            )
-            thread = (
-                await conn.execute(
-                    select(threads.c.tool_resources).where(threads.c.id == run["thread_id"])
-                )
-            ).scalar()
-            wanted: list[str] = []
-            for source in (resources, thread):
-                wanted += ((source or {}).get(NAME) or {}).get("file_ids", [])
-            attached = await conn.execute(
-                select(messages.c.attachments).where(messages.c.thread_id == run["thread_id"])
-            )
-            for (items,) in attached:
-                wanted += [
-                    a["file_id"] for a in items if any(t["type"] == NAME for t in a["tools"])
-                ]
-            wanted = list(dict.fromkeys(wanted))
-            if not wanted:
-                return []
-            rows = (
-                await conn.execute(
-                    select(files.c.id, files.c.filename, files.c.blob_key).where(
-                        files.c.project_id == run["project_id"], files.c.id.in_(wanted)
-                    )
-                )
-            ).mappings()
-            by_id = {row["id"]: row for row in rows}
+            rows = await tool_resources.code_interpreter_files(conn, run)
         inputs: list[InputFile] = []
         names: set[str] = set()
-        for file_id in wanted:
-            row = by_id.get(file_id)
-            if row is None:
-                continue  # deleted since it was attached
+        for row in rows:
             name = row["filename"]
             if name in names:  # two files of the same name: the later one is told apart
-                name = f"{file_id}-{name}"
+                name = f"{row['id']}-{name}"
             names.add(name)
             inputs.append(InputFile(name=name, source=self._blobs.path_of(row["blob_key"])))
         return inputs
@@ -188,10 +189,22 @@ class CodeInterpreterRunner:
             except SandboxError as exc:
                 log.warning("run_id=%s could not read %s: %s", run["id"], output.path, exc)
                 continue
-            saved[output.path] = await self._save_file(
-                run["project_id"], data, output.name.rsplit("/", 1)[-1], OUTPUT_PURPOSE
+            saved[output.path] = await self._save(
+                run["project_id"], data, output.name.rsplit("/", 1)[-1]
             )
         return saved
+
+    async def _save(self, project_id: str, data: bytes, filename: str) -> str:
+        return await save_bytes(
+            self._db,
+            self._blobs,
+            project_id=project_id,
+            data=data,
+            filename=filename,
+            purpose=OUTPUT_PURPOSE,
+            now=self._clock(),
+            limit=MAX_OUTPUT_FILE_BYTES,
+        )
 
 
 def _clip(logs: str) -> str:
@@ -211,22 +224,42 @@ def _item(
     written: dict[str, str],
     arguments: str,
     model_text: str,
-) -> dict[str, Any]:
+) -> StoredCall:
     """The stored tool-call item; `_model`, `_files` and `_images` are for the engine only.
     The code's output may hold any character: NULs become U+FFFD (as in the streamed logs)."""
     logs, model_text = storable(logs), storable(model_text)
-    outputs: list[dict[str, Any]] = [{"type": "logs", "logs": logs}] if logs else []
-    outputs += [{"type": "image", "image": {"file_id": file_id}} for file_id in images]
-    return {
-        "id": call_id,
-        "type": NAME,
-        NAME: {"input": code, "outputs": outputs},
-        "_model": {"name": NAME, "arguments": arguments or "{}", "output": model_text},
-        "_files": written,
-        "_images": images,
-    }
+    outputs: list[CodeInterpreterLogs | CodeInterpreterImage] = (
+        [CodeInterpreterLogs(logs=logs)] if logs else []
+    )
+    outputs += [CodeInterpreterImage(image=ImageRef(file_id=file_id)) for file_id in images]
+    call = CodeInterpreterToolCall(
+        id=call_id, code_interpreter=CodeInterpreter(input=code, outputs=outputs)
+    )
+    return stored_tool_call(
+        call,
+        model={"name": NAME, "arguments": arguments or "{}", "output": model_text},
+        files=written,
+        images=images,
+    )
 
 
-def not_run_item(call_id: str, arguments: str, output: str) -> dict[str, Any]:
-    """A code_interpreter call the engine did not execute (another call was invalid)."""
-    return _item(call_id, code_of(arguments), "", [], {}, arguments, output)
+def _log_stream(call: ToolCall) -> Callable[[str], None]:
+    """Streams the call's output as it comes, as `logs` deltas of one output (index 0): the
+    SDK concatenates the fragments."""
+    started = False
+
+    def publish(fragment: str) -> None:
+        nonlocal started
+        if not fragment:
+            return
+        output = CodeInterpreterOutputDelta(index=0, logs=fragment)
+        if not started:
+            output = CodeInterpreterOutputDelta(index=0, type="logs", logs=fragment)
+            started = True
+        call.progress(
+            CodeInterpreterToolCallDelta(
+                index=call.index, code_interpreter=CodeInterpreterDelta(outputs=[output])
+            )
+        )
+
+    return publish

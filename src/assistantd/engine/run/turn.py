@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assistantd.engine.citations import CitationScanner
-from assistantd.engine.code_arguments import CodeFromArguments
+from assistantd.engine.tools import CallStream, ServerTool
+from assistantd.wire.messages import image_file_part
 
 
 @dataclass
@@ -17,8 +17,8 @@ class Call:
     id: str
     name: str = ""
     arguments: str = ""
-    announced: bool = False
-    code: CodeFromArguments = field(default_factory=CodeFromArguments)  # code_interpreter only
+    tool: ServerTool | None = None  # a call the engine runs itself
+    stream: CallStream | None = None  # set once the call is announced
 
 
 @dataclass
@@ -34,8 +34,12 @@ class Turn:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     citations: CitationScanner = field(default_factory=lambda: CitationScanner({}))
-    search_calls_before: int = 0  # file_search calls in earlier turns (numbers the markers)
+    calls_before: dict[str, int] = field(default_factory=dict)  # server-tool calls, by name
     images: list[str] = field(default_factory=list)  # image files to show before the text
+
+    def partial(self) -> dict[str, str]:
+        """The text streamed so far, by the message it goes into (for an ending mid-turn)."""
+        return {self.message_id: self.text} if self.message_id else {}
 
 
 def step_row(
@@ -75,20 +79,6 @@ def awaits_outputs(step: Mapping[Any, Any]) -> bool:
     return bool(calls) and all(c["function"].get("output") is None for c in calls)
 
 
-def call_problem(call: Call, known: set[str]) -> str | None:
-    if call.name not in known:
-        return f"there is no function named '{call.name}'"
-    if not call.arguments.strip():
-        return None
-    try:
-        parsed = json.loads(call.arguments)
-    except json.JSONDecodeError as exc:
-        return f"the arguments are not valid JSON ({exc.msg} at position {exc.pos})"
-    if not isinstance(parsed, dict):
-        return "the arguments must be a JSON object"
-    return None
-
-
 def unshown_images(
     steps: Sequence[Mapping[Any, Any]], own_messages: Iterable[Mapping[Any, Any]]
 ) -> list[str]:
@@ -111,7 +101,4 @@ def unshown_images(
 
 
 def image_parts(file_ids: list[str]) -> list[dict[str, Any]]:
-    return [
-        {"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
-        for file_id in file_ids
-    ]
+    return [image_file_part(file_id) for file_id in file_ids]

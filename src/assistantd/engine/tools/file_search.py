@@ -11,13 +11,22 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
+from assistantd.clock import Clock
 from assistantd.engine.citations import marker
+from assistantd.engine.tools.base import CallStream, StoredCall, ToolCall
 from assistantd.retrieval.search import Searcher, SearchHit
+from assistantd.store import tool_resources
 from assistantd.store import vector_stores as vs_store
 from assistantd.store.database import Database
-from assistantd.store.tables import assistants, threads, vector_stores
+from assistantd.wire.deltas import FileSearchToolCallDelta, ToolCallDelta
+from assistantd.wire.run_steps import (
+    FileSearch,
+    FileSearchRankingOptions,
+    FileSearchResult,
+    FileSearchResultContent,
+    FileSearchToolCall,
+    stored_tool_call,
+)
 
 log = logging.getLogger("assistantd.engine")
 
@@ -87,57 +96,17 @@ def model_output(call_no: int, hits: list[SearchHit]) -> str:
 
 
 class FileSearchRunner:
-    def __init__(self, db: Database, searcher: Searcher, clock: Any) -> None:
+    """Searches a run's vector stores (also for the engine-side search of `engine_search`)."""
+
+    def __init__(self, db: Database, searcher: Searcher, clock: Clock) -> None:
         self._db = db
         self._searcher = searcher
         self._clock = clock
 
     async def store_ids(self, run: Mapping[Any, Any]) -> list[str]:
-        """The run's stores: its own tool_resources (create-and-run) or the assistant's, plus
-        the thread's; expired stores are left out."""
+        """The run's live vector stores (see `store.tool_resources`)."""
         async with self._db.read() as conn:
-            thread = (
-                await conn.execute(
-                    select(threads.c.tool_resources).where(threads.c.id == run["thread_id"])
-                )
-            ).scalar()
-            resources = run["tool_resources"]
-            if not resources:
-                resources = (
-                    await conn.execute(
-                        select(assistants.c.tool_resources).where(
-                            assistants.c.id == run["assistant_id"]
-                        )
-                    )
-                ).scalar()
-            ids: list[str] = []
-            for source in (resources, thread):
-                for store_id in ((source or {}).get("file_search") or {}).get(
-                    "vector_store_ids", []
-                ):
-                    if store_id not in ids:
-                        ids.append(store_id)
-            # The thread's attachment store counts even when the thread names another store.
-            owned = select(vector_stores.c.id).where(
-                vector_stores.c.thread_id == run["thread_id"],
-                vector_stores.c.project_id == run["project_id"],
-            )
-            for row in (await conn.execute(owned)).all():
-                if row.id not in ids:
-                    ids.append(row.id)
-            if not ids:
-                return []
-            now = self._clock()
-            rows = (
-                await conn.execute(
-                    select(vector_stores.c.id, vector_stores.c.expires_at).where(
-                        vector_stores.c.id.in_(ids),
-                        vector_stores.c.project_id == run["project_id"],
-                    )
-                )
-            ).all()
-        live = {row.id for row in rows if row.expires_at is None or row.expires_at > now}
-        return [store_id for store_id in ids if store_id in live]
+            return await tool_resources.vector_store_ids(conn, run, self._clock())
 
     async def wait_until_ready(self, store_ids: list[str]) -> None:
         """Like the hosted tool, give files still being ingested a bounded time to finish, so
@@ -157,7 +126,7 @@ class FileSearchRunner:
 
     async def run(
         self, run: Mapping[Any, Any], call_id: str, call_no: int, arguments: str
-    ) -> dict[str, Any]:
+    ) -> StoredCall:
         """Search the run's stores and return the stored tool-call item."""
         config = tool_config(run["tools"]) or {}
         ranking = config.get("ranking_options") or {"ranker": "auto", "score_threshold": 0.0}
@@ -183,39 +152,67 @@ class FileSearchRunner:
         return _item(run, call_id, hits, arguments, output)
 
 
-def not_run_item(
-    run: Mapping[Any, Any], call_id: str, arguments: str, output: str
-) -> dict[str, Any]:
-    """A file_search call the engine did not execute (another call of the turn was invalid)."""
-    return _item(run, call_id, [], arguments, output)
-
-
 def _item(
     run: Mapping[Any, Any], call_id: str, hits: list[SearchHit], arguments: str, output: str
-) -> dict[str, Any]:
-    """The stored tool-call item: results with their text, and what the model was told under
-    `_model` (the wire view shows neither unless asked, see `wire.runs.step_from_row`)."""
+) -> StoredCall:
+    """The stored tool-call item: results with their text (the wire view shows it only when
+    `include[]` asks), and what the model was told under `_model`."""
     config = tool_config(run["tools"]) or {}
     ranking = config.get("ranking_options") or {"ranker": "auto", "score_threshold": 0.0}
-    return {
-        "id": call_id,
-        "type": "file_search",
-        "file_search": {
-            "ranking_options": {
-                "ranker": "default_2024_08_21"
+    call = FileSearchToolCall(
+        id=call_id,
+        file_search=FileSearch(
+            ranking_options=FileSearchRankingOptions(
+                ranker="default_2024_08_21"
                 if ranking.get("ranker") == "auto"
-                else ranking.get("ranker"),
-                "score_threshold": float(ranking.get("score_threshold") or 0.0),
-            },
-            "results": [
-                {
-                    "file_id": hit.file_id,
-                    "file_name": hit.filename,
-                    "score": round(hit.score, 6),
-                    "content": [{"type": "text", "text": hit.text}],
-                }
+                else str(ranking.get("ranker")),
+                score_threshold=float(ranking.get("score_threshold") or 0.0),
+            ),
+            results=[
+                FileSearchResult(
+                    file_id=hit.file_id,
+                    file_name=hit.filename,
+                    score=round(hit.score, 6),
+                    content=[FileSearchResultContent(text=hit.text)],
+                )
                 for hit in hits
             ],
-        },
-        "_model": {"name": NAME, "arguments": arguments or "{}", "output": output},
-    }
+        ),
+    )
+    return stored_tool_call(
+        call, model={"name": NAME, "arguments": arguments or "{}", "output": output}
+    )
+
+
+class _SearchCallStream:
+    """A search call is announced empty; its queries are not shown as they stream."""
+
+    def announce(self, call_id: str, index: int, arguments: str, fragment: str) -> ToolCallDelta:
+        return FileSearchToolCallDelta(index=index, id=call_id, file_search={})
+
+    def more(self, index: int, fragment: str) -> ToolCallDelta | None:
+        return None
+
+
+class FileSearchTool:
+    """file_search as a server tool."""
+
+    name = NAME
+
+    def __init__(self, runner: FileSearchRunner) -> None:
+        self._runner = runner
+
+    def function(self) -> dict[str, Any]:
+        return FUNCTION
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def call_stream(self) -> CallStream:
+        return _SearchCallStream()
+
+    async def run(self, call: ToolCall) -> StoredCall:
+        return await self._runner.run(call.run, call.call_id, call.ordinal, call.arguments)
+
+    def not_run(self, call: ToolCall, output: str) -> StoredCall:
+        return _item(call.run, call.call_id, [], call.arguments, output)
