@@ -49,6 +49,7 @@ from assistantd.service.messages import MessageService
 from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.resources import ToolResourceBinder
+from assistantd.service.run_steps import RunStepService
 from assistantd.service.runs import RunService, RunSettings
 from assistantd.service.services import Services
 from assistantd.service.threads import ThreadService
@@ -254,6 +255,7 @@ def build_services(
         threads=ThreadService(db, clock, resources, engine.sessions.close),
         messages=MessageService(db, clock, resources),
         runs=RunService(db, bus, engine.pool, run_settings, clock, resources, engine.endings),
+        run_steps=RunStepService(db),
         files=engine.files,
         vector_stores=vector_store_service,
         vector_store_files=VectorStoreFileService(db, clock, engine.expect_ingestion),

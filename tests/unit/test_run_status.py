@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy import insert
 
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
-from assistantd.store.migrate import upgrade
 from assistantd.store.tables import runs, threads
 from assistantd.wire.run_status import (
     ACTIVE,
@@ -28,6 +26,7 @@ from assistantd.wire.run_status import (
     sources_of,
 )
 from tests.support.run_rows import run_row, thread_row
+from tests.support.sqlite_db import migrated_sqlite
 
 EXPECTED_MOVES = {
     "queued": {"in_progress", "cancelled", "expired"},
@@ -76,11 +75,8 @@ def test_the_status_sets_are_derived_from_the_table() -> None:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    url = f"sqlite+aiosqlite:///{Path(tmp_path_factory.mktemp('status')) / 'runs.sqlite3'}"
-    upgrade(url)
-    database = Database(url)
-    yield database
-    asyncio.run(database.close())
+    with migrated_sqlite(tmp_path_factory.mktemp("status") / "runs.sqlite3") as database:
+        yield database
 
 
 def _seed(db: Database, run_id: str, status: RunStatus) -> None:

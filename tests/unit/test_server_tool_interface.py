@@ -25,12 +25,12 @@ from assistantd.store import jobs as job_store
 from assistantd.store import runs as run_store
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim
-from assistantd.store.migrate import upgrade
 from assistantd.store.tables import runs, threads
 from assistantd.wire import deltas
 from assistantd.wire.run_steps import FunctionCall, FunctionToolCall, step_from_row
 from assistantd.wire.run_steps import stored_tool_call as stored
 from tests.support.run_rows import run_row, thread_row
+from tests.support.sqlite_db import migrated_sqlite
 
 # --- the tool: one module's worth -------------------------------------------------------------
 
@@ -139,11 +139,8 @@ class NoImages:
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'dice.sqlite3'}"
-    upgrade(url)
-    database = Database(url)
-    yield database
-    asyncio.run(database.close())
+    with migrated_sqlite(tmp_path / "dice.sqlite3") as database:
+        yield database
 
 
 def test_a_registered_server_tool_is_offered_streamed_run_and_recorded(db: Database) -> None:

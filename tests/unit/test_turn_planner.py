@@ -21,10 +21,10 @@ from assistantd.providers.routing import Route
 from assistantd.store import runs as run_store
 from assistantd.store.blobs import BlobStore
 from assistantd.store.database import Database
-from assistantd.store.migrate import upgrade
 from assistantd.store.tables import messages, runs, threads
 from assistantd.wire.run_status import RunStatus
 from tests.support.run_rows import message_row, run_row, thread_row
+from tests.support.sqlite_db import migrated_sqlite
 
 ADD = {
     "type": "function",
@@ -44,11 +44,8 @@ HISTORY = [
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'plan.sqlite3'}"
-    upgrade(url)
-    database = Database(url)
-    yield database
-    asyncio.run(database.close())
+    with migrated_sqlite(tmp_path / "plan.sqlite3") as database:
+        yield database
 
 
 def route(context_length: int = 8192) -> Route:

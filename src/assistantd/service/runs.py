@@ -23,6 +23,7 @@ from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.resources import ToolResourceBinder
 from assistantd.service.run_settings import check_include, run_row
+from assistantd.service.run_steps import run_not_found
 from assistantd.service.run_stream import RunStream
 from assistantd.store import jobs as job_store
 from assistantd.store import objects
@@ -30,7 +31,6 @@ from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.wire.base import ListPage, ListQuery
 from assistantd.wire.run_status import IDLE, TERMINAL, RunStatus
-from assistantd.wire.run_steps import RunStep, step_from_row
 from assistantd.wire.runs import (
     Run,
     RunCreate,
@@ -66,7 +66,6 @@ class RunService:
         self._resources = resources
         self._endings = endings
         self._runs = objects.runs
-        self._steps = objects.run_steps
         self._assistants = objects.assistants
         self._threads = objects.threads
         self._messages = objects.messages
@@ -90,16 +89,7 @@ class RunService:
                     raise InvalidRequestError(
                         f"Thread {thread_id} already has an active run {active}."
                     )
-                row = run_row(
-                    caller,
-                    run_id,
-                    thread_id,
-                    assistant,
-                    body,
-                    now,
-                    include,
-                    self._settings.expires_seconds,
-                )
+                row = self._new_run(caller, run_id, thread_id, assistant, body, now, include)
                 queued = False
                 if body.additional_messages:
                     added = [
@@ -138,16 +128,7 @@ class RunService:
         async with self._pool.handoff(here=stream) as handoff:
             async with self._db.write() as conn:
                 assistant = await self._assistant(conn, caller, body.assistant_id)
-                row = run_row(
-                    caller,
-                    run_id,
-                    thread_id,
-                    assistant,
-                    body,
-                    now,
-                    [],
-                    self._settings.expires_seconds,
-                )
+                row = self._new_run(caller, run_id, thread_id, assistant, body, now, [])
                 if body.tool_resources is not None:
                     row["tool_resources"] = await self._resources.check_resources(
                         conn, caller.project_id, body.tool_resources
@@ -171,6 +152,19 @@ class RunService:
                 self._resources.wake()
             created: list[RunEvent] = [ThreadCreated(thread_row)]
             return self._started(row, job_id, handoff, stream=stream, initial=created, created=True)
+
+    def _new_run(
+        self,
+        caller: Caller,
+        run_id: str,
+        thread_id: str,
+        assistant: Any,
+        body: RunCreate | ThreadAndRunCreate,
+        now: int,
+        include: Sequence[str],
+    ) -> dict[str, Any]:
+        expires = self._settings.expires_seconds
+        return run_row(caller, run_id, thread_id, assistant, body, now, include, expires)
 
     async def _assistant(self, conn: Conn, caller: Caller, assistant_id: str) -> Any:
         assistant = await self._assistants.get(conn, caller.project_id, assistant_id)
@@ -222,7 +216,7 @@ class RunService:
         async with self._db.read() as conn:
             row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
-                raise await self._missing(conn, caller, thread_id, run_id)
+                raise await run_not_found(conn, caller, thread_id, run_id)
         return run_from_row(row)
 
     async def list(self, caller: Caller, thread_id: str, query: ListQuery) -> ListPage[Run]:
@@ -247,45 +241,8 @@ class RunService:
             else:
                 row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
             if row is None:
-                raise await self._missing(conn, caller, thread_id, run_id)
+                raise await run_not_found(conn, caller, thread_id, run_id)
         return run_from_row(row)
-
-    async def list_steps(
-        self, caller: Caller, thread_id: str, run_id: str, query: ListQuery, include: Sequence[str]
-    ) -> ListPage[RunStep]:
-        check_include(include)
-        async with cursor_errors(), self._db.read() as conn:
-            run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
-            if run is None:
-                raise await self._missing(conn, caller, thread_id, run_id)
-            page = await self._steps.page(
-                conn, caller.project_id, page_request(query), where={"run_id": run_id}
-            )
-        return to_list(page, lambda row: step_from_row(row, include))
-
-    async def get_step(
-        self, caller: Caller, thread_id: str, run_id: str, step_id: str, include: Sequence[str]
-    ) -> RunStep:
-        check_include(include)
-        async with self._db.read() as conn:
-            row = await self._steps.get(
-                conn,
-                caller.project_id,
-                step_id,
-                parent_id=run_id,
-                where={"thread_id": thread_id},
-            )
-            if row is None:
-                run = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
-                if run is None:
-                    raise await self._missing(conn, caller, thread_id, run_id)
-                raise not_found("run step", step_id)
-        return step_from_row(row, include)
-
-    async def _missing(self, conn: Conn, caller: Caller, thread_id: str, run_id: str) -> Exception:
-        if await self._threads.get(conn, caller.project_id, thread_id) is None:
-            return not_found("thread", thread_id)
-        return not_found("run", run_id)
 
     # --- cancel and tool outputs ------------------------------------------------------------
 
@@ -298,7 +255,7 @@ class RunService:
                 conn, caller.project_id, run_id, parent_id=thread_id
             )
             if row is None:
-                raise await self._missing(conn, caller, thread_id, run_id)
+                raise await run_not_found(conn, caller, thread_id, run_id)
             status = RunStatus(row["status"])
             if status in TERMINAL:
                 raise InvalidRequestError(f"Cannot cancel run with status '{status}'.")
@@ -327,7 +284,7 @@ class RunService:
             async with self._db.write() as conn:
                 row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
                 if row is None:
-                    raise await self._missing(conn, caller, thread_id, run_id)
+                    raise await run_not_found(conn, caller, thread_id, run_id)
                 if row["status"] != RunStatus.REQUIRES_ACTION:
                     raise InvalidRequestError(
                         f"Runs in status '{row['status']}' do not accept tool outputs."

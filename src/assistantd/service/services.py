@@ -11,6 +11,7 @@ from assistantd.service.health import HealthService
 from assistantd.service.messages import MessageService
 from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
+from assistantd.service.run_steps import RunStepService
 from assistantd.service.runs import RunService
 from assistantd.service.threads import ThreadService
 from assistantd.service.vector_store_files import FileBatchService, VectorStoreFileService
@@ -27,6 +28,7 @@ class Services:
     threads: ThreadService
     messages: MessageService
     runs: RunService
+    run_steps: RunStepService
     files: FileService
     vector_stores: VectorStoreService
     vector_store_files: VectorStoreFileService

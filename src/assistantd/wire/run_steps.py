@@ -172,6 +172,11 @@ def stored_tool_call(call: ToolCall, **private: Any) -> dict[str, Any]:
     return stored
 
 
+def stored_tool_calls(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `tool_calls` step's details as stored, its items made by `stored_tool_call`."""
+    return {"type": "tool_calls", "tool_calls": items}
+
+
 def tool_call_from_stored(item: Mapping[str, Any], *, with_content: bool = True) -> ToolCall:
     """The wire tool call of a stored item (`_`-keys left out); without `with_content`, search
     results lose their text (the wire shows it only when `include[]` asks)."""

@@ -85,9 +85,9 @@ async def list_steps(thread_id: str, run_id: str, request: Request) -> Response:
     caller = await beta_caller(request)
     params = read_query(request, repeatable=(INCLUDE,))
     include = request.query_params.getlist(INCLUDE)
-    runs = services_of(request).runs
+    steps = services_of(request).run_steps
     return json_response(
-        await runs.list_steps(caller, thread_id, run_id, list_query(params), include)
+        await steps.list_steps(caller, thread_id, run_id, list_query(params), include)
     )
 
 
@@ -100,5 +100,5 @@ async def get_step(
 ) -> Response:
     caller = await beta_caller(request)
     include = _include(request)
-    runs = services_of(request).runs
-    return json_response(await runs.get_step(caller, thread_id, run_id, step_id, include))
+    steps = services_of(request).run_steps
+    return json_response(await steps.get_step(caller, thread_id, run_id, step_id, include))

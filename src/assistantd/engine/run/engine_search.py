@@ -25,7 +25,7 @@ from assistantd.store import runs as run_store
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim
 from assistantd.wire.deltas import FileSearchToolCallDelta
-from assistantd.wire.run_steps import ToolCallsDetails
+from assistantd.wire.run_steps import stored_tool_calls
 
 ENGINE = "engine"
 # The query is the user's message; a pasted page is cut (the searcher ranks by its words).
@@ -74,7 +74,7 @@ class EngineSearch:
         if not query:
             return None
         step_id, call_id = new_id("step"), new_id("call")
-        details = ToolCallsDetails(tool_calls=[]).model_dump(mode="json")
+        details = stored_tool_calls([])
         step = step_row(run, step_id, self._clock(), "tool_calls", details)
         async with job_store.fenced_write(self._db, claim) as conn:
             await run_store.insert_step(conn, step)

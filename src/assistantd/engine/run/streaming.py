@@ -28,7 +28,7 @@ from assistantd.store.jobs import Claim, LeaseLost
 from assistantd.store.text import storable
 from assistantd.wire import deltas
 from assistantd.wire.run_status import RunStatus
-from assistantd.wire.run_steps import MessageCreation, MessageCreationDetails, ToolCallsDetails
+from assistantd.wire.run_steps import MessageCreation, MessageCreationDetails, stored_tool_calls
 
 log = logging.getLogger("assistantd.engine")
 
@@ -221,7 +221,7 @@ class TurnStreamer:
     ) -> None:
         if turn.tool_step_id is None:
             turn.tool_step_id = new_id("step")
-            details = ToolCallsDetails(tool_calls=[]).model_dump(mode="json")
+            details = stored_tool_calls([])
             step = step_row(run, turn.tool_step_id, self._clock(), "tool_calls", details)
             async with attempt_write(self._db, claim) as conn:
                 await run_store.insert_step(conn, step)

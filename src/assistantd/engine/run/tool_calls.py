@@ -32,7 +32,12 @@ from assistantd.wire.run_actions import (
     SubmitToolOutputsAction,
 )
 from assistantd.wire.run_status import RunStatus
-from assistantd.wire.run_steps import FunctionCall, FunctionToolCall, stored_tool_call
+from assistantd.wire.run_steps import (
+    FunctionCall,
+    FunctionToolCall,
+    stored_tool_call,
+    stored_tool_calls,
+)
 
 NOT_RUN = "error: not executed because another call in the same turn was invalid; call it again"
 
@@ -90,7 +95,7 @@ class ToolCallHandler:
             except ToolUnavailable as exc:
                 return server_error(unavailable_message(call.tool.name, str(exc)))
         assert turn.tool_step_id is not None
-        details = {"type": "tool_calls", "tool_calls": items}
+        details = stored_tool_calls(items)
         client_calls = [c for c in calls if c.tool is None]
         if invalid or not client_calls:
             async with attempt_write(self._db, claim) as conn:
