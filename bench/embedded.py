@@ -20,8 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from assistantd.providers.llama_model import (
 )
 from assistantd.providers.model_file import packaged_gguf
 from assistantd.settings import default_embedded_threads
-from processes import free_port, stop, tail, wait_ready
+from processes import ServerProcess, serving
 
 INSTRUCTIONS = "You are a helpful assistant. Answer in full sentences."
 QUESTION = "Round {i}: describe a lighthouse keeper's day, hour by hour."
@@ -144,21 +142,18 @@ def timed_run(base_url: str, assistant_id: str, question: str) -> Timing:
     return timing
 
 
-def start_server(
-    port: int, data_dir: Path, threads: int, ctx: int, tokens: int, runtime: Runtime
-) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTD_", "OPENAI_"))}
-    env["ASSISTANTD_EMBEDDED_RUNTIME"] = runtime
-    env["ASSISTANTD_EMBEDDED_THREADS"] = str(threads)
-    env["ASSISTANTD_EMBEDDED_CONTEXT_LENGTH"] = str(ctx)
-    # The API's max_completion_tokens starts at 256; a shorter answer is the server's cap.
-    env["ASSISTANTD_EMBEDDED_MAX_TOKENS"] = str(tokens)
-    cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(data_dir)]
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_ready("server", process, f"http://127.0.0.1:{port}/v1/health")
-    return process
+def embedded_server(
+    data_dir: Path, threads: int, ctx: int, tokens: int, runtime: Runtime
+) -> ServerProcess:
+    """A server with no upstream, so the embedded model is the default route."""
+    env = {
+        "ASSISTANTD_EMBEDDED_RUNTIME": runtime,
+        "ASSISTANTD_EMBEDDED_THREADS": str(threads),
+        "ASSISTANTD_EMBEDDED_CONTEXT_LENGTH": str(ctx),
+        # The API's max_completion_tokens starts at 256; a shorter answer is the server's cap.
+        "ASSISTANTD_EMBEDDED_MAX_TOKENS": str(tokens),
+    }
+    return ServerProcess(data_dir, env=env)
 
 
 def main() -> None:
@@ -189,36 +184,32 @@ def main() -> None:
     print(f"prompt: {prompt_tps:.0f} tokens/s ({args.prompt_tokens}-token prompt, fresh context)")
     print(f"generation: {gen_tps:.1f} tokens/s (greedy, {args.tokens} tokens)")
 
-    with tempfile.TemporaryDirectory(prefix="bench-embedded-") as folder:
-        data_dir = Path(folder)
-        port = free_port()
-        server = start_server(port, data_dir, args.threads, args.ctx, args.tokens, args.runtime)
-        try:
-            base_url = f"http://127.0.0.1:{port}/v1"
-            created = httpx.post(
-                f"{base_url}/assistants", json={"model": "gpt-4o", "instructions": INSTRUCTIONS}
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-embedded-") as folder,
+        serving(
+            embedded_server(Path(folder), args.threads, args.ctx, args.tokens, args.runtime)
+        ) as server,
+    ):
+        base_url = server.base_url
+        created = httpx.post(
+            f"{base_url}/assistants", json={"model": "gpt-4o", "instructions": INSTRUCTIONS}
+        )
+        assistant_id = created.raise_for_status().json()["id"]
+        rounds: list[tuple[Timing, Timing]] = []
+        for i in range(args.runs + 1):
+            question = QUESTION.format(i=i)
+            run = timed_run(base_url, assistant_id, question)
+            raw = raw_generation(raw_model, question, run.completion_tokens)
+            if i == 0:
+                print(f"warm-up run (loads the model in the server): {run.total_s:.2f} s")
+                continue
+            rounds.append((run, raw))
+            print(
+                f"round {i}: run {run.total_s * 1000:.0f} ms (first text "
+                f"{run.first_s * 1000:.0f} ms), raw {raw.total_s * 1000:.0f} ms (first "
+                f"{raw.first_s * 1000:.0f} ms); {run.prompt_tokens} prompt + "
+                f"{run.completion_tokens} generated tokens"
             )
-            assistant_id = created.raise_for_status().json()["id"]
-            rounds: list[tuple[Timing, Timing]] = []
-            for i in range(args.runs + 1):
-                question = QUESTION.format(i=i)
-                run = timed_run(base_url, assistant_id, question)
-                raw = raw_generation(raw_model, question, run.completion_tokens)
-                if i == 0:
-                    print(f"warm-up run (loads the model in the server): {run.total_s:.2f} s")
-                    continue
-                rounds.append((run, raw))
-                print(
-                    f"round {i}: run {run.total_s * 1000:.0f} ms (first text "
-                    f"{run.first_s * 1000:.0f} ms), raw {raw.total_s * 1000:.0f} ms (first "
-                    f"{raw.first_s * 1000:.0f} ms); {run.prompt_tokens} prompt + "
-                    f"{run.completion_tokens} generated tokens"
-                )
-        except Exception:
-            print(f"server log tail:\n{tail(data_dir / 'server.log')}", file=sys.stderr)
-            raise
-        finally:
-            stop("server", server, data_dir / "server.log", "Finished server process")
     run_total = statistics.median(run.total_s for run, _ in rounds)
     raw_total = statistics.median(raw.total_s for _, raw in rounds)
     run_first = statistics.median(run.first_s for run, _ in rounds)

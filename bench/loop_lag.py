@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -46,8 +45,8 @@ from pathlib import Path
 
 import httpx
 
-from processes import free_port, percentile
-from runs import child, clean_env, running_upstream
+from processes import ServerProcess, free_port, percentile, serving
+from runs import running_upstream
 
 HEADERS = {"OpenAI-Beta": "assistants=v2", "Authorization": "Bearer bench"}
 MODEL = "gpt-4o"
@@ -62,24 +61,15 @@ def running_server(
     port: int, data_dir: Path, database_url: str | None, upstream_url: str, lag_log_ms: float
 ) -> Iterator[Path]:
     """The server with its lag monitor on; yields the path of its log."""
-    cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(data_dir)]
-    if database_url:
-        cmd += ["--database-url", database_url]
-    env = clean_env()
-    env["ASSISTANTD_UPSTREAM_BASE_URL"] = upstream_url
-    env["ASSISTANTD_UPSTREAM_API_KEY"] = "x"
-    env["ASSISTANTD_DEBUG_LOOP_LAG_MS"] = f"{lag_log_ms:g}"
-    log_path = data_dir / "server.log"
-    with child(
-        "server",
-        cmd,
-        env,
-        log_path,
-        f"http://127.0.0.1:{port}/v1/health",
-        "Finished server process",
-    ):
-        yield log_path
+    env = {
+        "ASSISTANTD_UPSTREAM_BASE_URL": upstream_url,
+        "ASSISTANTD_UPSTREAM_API_KEY": "x",
+        "ASSISTANTD_DEBUG_LOOP_LAG_MS": f"{lag_log_ms:g}",
+    }
+    server = ServerProcess(data_dir, database_url=database_url, env=env, port=port)
+    with serving(server):
+        assert server.log_path is not None  # set by start()
+        yield server.log_path
 
 
 def fill_thread(base: str, count: int, workers: int) -> str:

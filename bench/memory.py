@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from processes import free_port, stop, wait_ready
+from processes import ServerProcess, free_port, serving, stop, wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -264,31 +264,30 @@ def main() -> None:
             upstream = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_ready("upstream", upstream, f"http://127.0.0.1:{upstream_port}/stats")
-            env["ASSISTANTD_UPSTREAM_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
-            env["ASSISTANTD_UPSTREAM_API_KEY"] = "sk-zero"
-            serve(port, data_dir, env, args)
+            server_env = {
+                "ASSISTANTD_UPSTREAM_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+                "ASSISTANTD_UPSTREAM_API_KEY": "sk-zero",
+            }
+            serve(port, data_dir, server_env, args)
         finally:
             stop("upstream", upstream, upstream_log, "zero upstream stopped")
 
 
+class TracedServer(ServerProcess):
+    """The server under tracemalloc (`--traced-server`): SIGUSR1 writes a snapshot."""
+
+    def command(self, *args: str) -> list[str]:
+        python, _m, _assistantd, *rest = super().command(*args)
+        traced = [str(BENCH_DIR / "memory.py"), "--traced-server", str(self.data_dir)]
+        return [python, *traced, *rest]
+
+
 def serve(port: int, data_dir: Path, env: dict[str, str], args: argparse.Namespace) -> None:
-    log_path = data_dir / "server.log"
-    if args.tracemalloc:
-        # Investigation only: the server records allocations and writes a snapshot on SIGUSR1.
-        cmd = [sys.executable, str(BENCH_DIR / "memory.py"), "--traced-server", str(data_dir)]
-    else:
-        cmd = [sys.executable, "-m", "assistantd"]
-    cmd += ["serve", "--port", str(port), "--data-dir", str(data_dir)]
-    if args.database_url:
-        cmd += ["--database-url", args.database_url]
-    with log_path.open("ab") as log:
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_ready("server", server, base + "/health")
-        run(server.pid, base, args, data_dir)
-    finally:
-        stop("server", server, log_path, "Finished server process")
+    # Investigation only: a traced server records allocations and writes a snapshot on SIGUSR1.
+    kind = TracedServer if args.tracemalloc else ServerProcess
+    server = kind(data_dir, database_url=args.database_url, env=env, port=port)
+    with serving(server):
+        run(server.pid, server.base_url, args, data_dir)
 
 
 def traced_server(data_dir: Path, argv: list[str]) -> None:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -33,7 +31,7 @@ from typing import Any, Protocol
 import openai
 from openai import OpenAI
 
-from processes import free_port, percentile, stop, tail, wait_ready
+from processes import ServerProcess, free_port, percentile, serving
 
 WARMUP = 50
 FILL_WORKERS = 8
@@ -71,36 +69,18 @@ class Stats:
 # --- server process -------------------------------------------------------------------------
 
 
-def server_command(port: int, data_dir: Path, database_url: str | None) -> list[str]:
-    cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(data_dir)]
-    if database_url:
-        cmd += ["--database-url", database_url]
-    return cmd
-
-
 @contextmanager
 def running_server(port: int, data_dir: Path, database_url: str | None) -> Iterator[str]:
     """Start the server, yield its base URL, and always stop it with SIGTERM."""
-    log_path = data_dir / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANTD_")}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            server_command(port, data_dir, database_url),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    server = ServerProcess(data_dir, database_url=database_url, port=port)
     try:
-        wait_ready("server", process, f"http://127.0.0.1:{port}/v1/health")
-        yield f"http://127.0.0.1:{port}/v1"
-    except Exception:
-        print(f"server log tail:\n{tail(log_path)}", file=sys.stderr)
-        raise
+        with serving(server, quiet=True):
+            yield server.base_url
     finally:
         print()
         # uvicorn re-raises the signal after its graceful shutdown, hence exit code -15
-        stop("server", process, log_path, "Finished server process")
+        if server.last_stop is not None:
+            print(server.last_stop.describe("server"))
 
 
 # --- measuring ------------------------------------------------------------------------------

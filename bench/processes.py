@@ -1,32 +1,40 @@
 """Process and statistics helpers shared by the benchmark scripts in this folder.
 
-The scripts (`messages.py`, `runs.py`) start their own child processes (the server, a
-zero-latency upstream) on free ports, wait until each answers a readiness URL, stop each with
-SIGTERM (SIGKILL after a grace period) while printing how it went, and summarise latencies as
-percentiles. They import these helpers as `from processes import ...`, which works because a
-script run as `python bench/<name>.py` has this folder on `sys.path`.
+The scripts start the assistantd server with the launcher the tests use,
+`tests.support.server.ServerProcess` (re-exported here), through `serving`, which always stops
+it and prints how that went. Their other child processes (a zero-latency upstream) are started
+on free ports, waited for until they answer a readiness URL and stopped with SIGTERM (SIGKILL
+after a grace period) with the helpers here, and `percentile` summarises latencies. The scripts
+import all this as `from processes import ...`, which works because a script run as
+`python bench/<name>.py` has this folder on `sys.path`.
 """
 
 from __future__ import annotations
 
 import math
 import signal
-import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+# A script run as `python bench/<name>.py` has only this folder on `sys.path`; the repository
+# root goes right after it so that the benches can import the server launcher the tests use
+# (`tests/support/server.py`): one way of starting and stopping the server for both.
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
+
+from tests.support.server import ServerProcess as ServerProcess  # noqa: E402
+from tests.support.server import StopReport  # noqa: E402
+from tests.support.server import free_port as free_port  # noqa: E402
 
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def responds(url: str) -> bool:
@@ -54,23 +62,40 @@ def wait_ready(name: str, process: subprocess.Popen[bytes], ready_url: str) -> N
 
 
 def stop(name: str, process: subprocess.Popen[bytes], log_path: Path, graceful_line: str) -> None:
-    """SIGTERM, then SIGKILL after a grace period; says how it went."""
+    """SIGTERM, then SIGKILL after a grace period; says how it went (as the server's stop)."""
+    sig, grace = signal.SIGTERM, STOP_TIMEOUT_S
     if process.poll() is not None:
-        print(f"{name} had already exited with code {process.returncode}")
-        return
-    process.send_signal(signal.SIGTERM)
+        report = StopReport(process.returncode, sig, grace, already_exited=True)
+    else:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=grace)
+            report = StopReport(
+                process.returncode, sig, grace, graceful=graceful_line in tail(log_path)
+            )
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            report = StopReport(process.returncode, sig, grace, killed=True)
+    print(report.describe(name))
+
+
+@contextmanager
+def serving(
+    server: ServerProcess, name: str = "server", quiet: bool = False
+) -> Iterator[ServerProcess]:
+    """Start the server, yield it, print its log's tail if the bench fails, and always stop it
+    (SIGTERM, SIGKILL after a grace period), saying how that went unless `quiet`."""
+    server.start(timeout=STARTUP_TIMEOUT_S)  # if it does not start, its error holds the log
     try:
-        process.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        print(f"{name} ignored SIGTERM for {STOP_TIMEOUT_S:g} s and was killed")
-        return
-    graceful = graceful_line in tail(log_path)
-    print(
-        f"{name} stopped with SIGTERM: exit code {process.returncode}, "
-        f"{'graceful shutdown logged' if graceful else 'no graceful shutdown in its log'}"
-    )
+        yield server
+    except Exception:
+        print(f"{name} log tail:\n{server.log()[-4000:]}", file=sys.stderr)
+        raise
+    finally:
+        server.stop(signal.SIGTERM, STOP_TIMEOUT_S)
+        if server.last_stop is not None and not quiet:
+            print(server.last_stop.describe(name))
 
 
 def percentile(values: list[float], pct: float) -> float:

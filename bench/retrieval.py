@@ -21,12 +21,8 @@ A benchmark, not a test: it prints figures and the targets beside them.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -41,50 +37,24 @@ import openai
 from assistantd.retrieval.chunking import ChunkingSpec, chunk_text
 from assistantd.retrieval.embedding import MiniLMEmbedder
 from assistantd.retrieval.index import HybridIndex, IndexedChunk
+from processes import ServerProcess
 from retrieval_library import DEFAULT_DATA, Collection, evaluate, load_cranfield
 
-REPO = Path(__file__).resolve().parents[1]
 TARGET_NDCG = 0.44
 TARGET_INGEST_RATIO = 0.90
 TARGET_P50_MS = 20.0
 DEPTH = 50  # results per query; chunks collapse to documents before scoring
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(data_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTD_", "OPENAI_"))}
-    env.update({"ASSISTANTD_DATA_DIR": str(data_dir), "ASSISTANTD_LOG_LEVEL": "warning"})
-    process = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "assistantd"), "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
+    """A server on `data_dir` (its log, at warning level, goes there too); yields its base URL."""
+    server = ServerProcess(data_dir, env={"ASSISTANTD_LOG_LEVEL": "warning"})
+    server.start(timeout=60)
     try:
-        client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.models.with_raw_response.list()
-                break
-            except openai.APIConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-            except openai.APIStatusError:
-                break  # up, whatever that route answers
-        yield base_url
+        yield server.base_url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop(timeout=30)
 
 
 def wait_for_batch(client: openai.OpenAI, store_id: str, batch_id: str) -> None:
@@ -343,8 +313,6 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=0, help="synthetic mode with N chunks")
     parser.add_argument("--queries", type=int, default=100, help="queries in synthetic mode")
     args = parser.parse_args()
-    if not (REPO / ".venv" / "bin" / "assistantd").exists():
-        sys.exit("run `make test` (or `make run`) first: it builds .venv")
     if args.chunks:
         synthetic(args.chunks, args.data, args.queries)
     else:

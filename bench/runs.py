@@ -69,7 +69,7 @@ import openai
 from openai import OpenAI
 from openai.types.beta.threads import Run
 
-from processes import free_port, percentile, stop, tail, wait_ready
+from processes import ServerProcess, free_port, percentile, serving, stop, tail, wait_ready
 
 BENCH_DIR = Path(__file__).resolve().parent
 WARMUP = 20
@@ -145,27 +145,22 @@ def running_server(
     upstream_url: str,
     workers: int | None,
     poll_ms: int = POLL_MS,
-) -> Iterator[subprocess.Popen[bytes]]:
-    cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(data_dir)]
-    if database_url:
-        cmd += ["--database-url", database_url]
-    env = clean_env()
-    env["ASSISTANTD_UPSTREAM_BASE_URL"] = upstream_url
-    env["ASSISTANTD_UPSTREAM_API_KEY"] = "x"
-    env["ASSISTANTD_POLL_AFTER_MS"] = str(poll_ms)  # a hint only: the bench passes its own
+    source: Path | None = None,
+    name: str = "server",
+) -> Iterator[ServerProcess]:
+    """The server pointed at the zero upstream; `source`: run that checkout's package instead of
+    the installed one (see `ServerProcess`)."""
+    env = {
+        "ASSISTANTD_UPSTREAM_BASE_URL": upstream_url,
+        "ASSISTANTD_UPSTREAM_API_KEY": "x",
+        "ASSISTANTD_POLL_AFTER_MS": str(poll_ms),  # a hint only: the bench passes its own
+    }
     if workers is not None:
         env["ASSISTANTD_WORKERS"] = str(workers)
-    with child(
-        "server",
-        cmd,
-        env,
-        data_dir / "server.log",
-        f"http://127.0.0.1:{port}/v1/health",
-        # uvicorn re-raises the signal after its graceful shutdown, hence exit code -15
-        "Finished server process",
-    ) as process:
-        yield process
+    server = ServerProcess(data_dir, database_url=database_url, env=env, port=port, source=source)
+    # uvicorn re-raises the signal after its graceful shutdown, hence exit code -15
+    with serving(server, name) as started:
+        yield started
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -417,6 +412,11 @@ class Kind:
     note: str = ""
 
 
+# The run kinds with an overhead target, one client at a time (`bench/compare_runs.py` too).
+POLLED = Kind("polled", partial(polled_run, poll_ms=TIGHT_POLL_MS))
+STREAMED = Kind("streamed", streamed_run)
+
+
 @dataclass
 class Series:
     """The timed runs of one kind, matched with their upstream requests."""
@@ -496,10 +496,10 @@ def bench_latency(
     """The latency rows, and a line with the server's CPU time per run of each kind."""
     raw_streamer = RawStreamer(str(client.base_url))
     kinds = [
-        Kind("polled", partial(polled_run, poll_ms=TIGHT_POLL_MS)),
+        POLLED,
         Kind("polled_slow", partial(polled_run, poll_ms=args.poll_ms)),
         Kind("tight", tight_run),
-        Kind("streamed", streamed_run),
+        STREAMED,
         Kind("raw", raw_streamer),
     ]
     if args.gap_ms:

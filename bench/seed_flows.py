@@ -29,8 +29,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -40,7 +38,7 @@ from pathlib import Path
 import httpx
 from openai import OpenAI
 
-from processes import free_port, stop, tail, wait_ready
+from processes import ServerProcess, serving
 
 INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
 MARKERS = re.compile(r"\s*【[^】]*】")
@@ -234,17 +232,6 @@ def function_calling(client: OpenAI, city: str, temperature: float | None) -> Co
     return held
 
 
-def start_server(port: int, data_dir: Path, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANTD_", "OPENAI_"))}
-    env.update(extra_env)
-    cmd = [sys.executable, "-m", "assistantd", "serve", "--port", str(port)]
-    cmd += ["--data-dir", str(data_dir)]
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    wait_ready("server", process, f"http://127.0.0.1:{port}/v1/health")
-    return process
-
-
 def report(name: str, n: int, held: Counter[str], keys: list[str], seconds: float) -> None:
     figures = ", ".join(f"{held[key]}/{n} {key}" for key in keys)
     print(f"{name}: {figures} ({seconds / n:.1f} s per run)")
@@ -261,38 +248,32 @@ def main() -> None:
     extra_env = dict(item.split("=", 1) for item in args.env)
     print(f"server settings: {extra_env or 'defaults'}; load average {os.getloadavg()[0]:.1f}")
 
-    with tempfile.TemporaryDirectory(prefix="bench-seeds-") as folder:
-        data_dir = Path(folder)
-        port = free_port()
-        server = start_server(port, data_dir, extra_env)
-        base_url = f"http://127.0.0.1:{port}/v1"
-        try:
-            client = OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=300)
-            http = httpx.Client(
-                base_url=base_url + "/", headers={"OpenAI-Beta": "assistants=v2"}, timeout=60
-            )
-            if args.only in (None, "qa"):
-                held: Counter[str] = Counter()
-                started = time.perf_counter()
-                print("document Q&A:")
-                for i in range(args.n):
-                    doc = DOCUMENTS[i % len(DOCUMENTS)] if args.docs else SEED
-                    held.update(document_qa(client, http, doc, args.temperature))
-                keys = ["completed", "valid citation", "has the fact", "whole sentence"]
-                report("document Q&A", args.n, held, keys, time.perf_counter() - started)
-            if args.only in (None, "functions"):
-                held = Counter()
-                started = time.perf_counter()
-                print("function calling:")
-                for i in range(args.n):
-                    held.update(function_calling(client, CITIES[i % len(CITIES)], args.temperature))
-                keys = ["requires_action, valid arguments", "completed", "whole sentence"]
-                report("function calling", args.n, held, keys, time.perf_counter() - started)
-        except Exception:
-            print(f"server log tail:\n{tail(data_dir / 'server.log')}", file=sys.stderr)
-            raise
-        finally:
-            stop("server", server, data_dir / "server.log", "Finished server process")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-seeds-") as folder,
+        serving(ServerProcess(Path(folder), env=extra_env)) as server,
+    ):
+        base_url = server.base_url
+        client = OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0, timeout=300)
+        http = httpx.Client(
+            base_url=base_url + "/", headers={"OpenAI-Beta": "assistants=v2"}, timeout=60
+        )
+        if args.only in (None, "qa"):
+            held: Counter[str] = Counter()
+            started = time.perf_counter()
+            print("document Q&A:")
+            for i in range(args.n):
+                doc = DOCUMENTS[i % len(DOCUMENTS)] if args.docs else SEED
+                held.update(document_qa(client, http, doc, args.temperature))
+            keys = ["completed", "valid citation", "has the fact", "whole sentence"]
+            report("document Q&A", args.n, held, keys, time.perf_counter() - started)
+        if args.only in (None, "functions"):
+            held = Counter()
+            started = time.perf_counter()
+            print("function calling:")
+            for i in range(args.n):
+                held.update(function_calling(client, CITIES[i % len(CITIES)], args.temperature))
+            keys = ["requires_action, valid arguments", "completed", "whole sentence"]
+            report("function calling", args.n, held, keys, time.perf_counter() - started)
 
 
 if __name__ == "__main__":
