@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from assistantd.engine.bus import Subscription
 from assistantd.engine.events import RunEvent
-from assistantd.service.stream_events import SseEvent, closing_events, ends_stream, sse_event
+from assistantd.service.stream_events import SseEvent, closing_events, ends_stream, sse_events
 
 
 class RunStream:
@@ -27,19 +27,17 @@ class RunStream:
     async def batches(self) -> AsyncIterator[list[SseEvent] | None]:
         try:
             if self._initial:
-                yield [sse_event(event) for event in self._initial]
+                yield sse_events(self._initial)
             while True:
                 live = await self._subscription.next(self._keepalive)
                 if live is None:
                     yield None
                     continue
-                batch: list[SseEvent] = []
-                for event in (live, *self._subscription.ready()):
-                    batch.append(sse_event(event))
+                events = [live, *self._subscription.ready()]
+                for i, event in enumerate(events):
                     if ends_stream(event):
-                        batch.extend(closing_events(event))
-                        yield batch
+                        yield [*sse_events(events[: i + 1]), *closing_events(event)]
                         return
-                yield batch
+                yield sse_events(events)
         finally:
             self._subscription.close()

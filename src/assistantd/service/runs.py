@@ -198,10 +198,9 @@ class RunService:
 
         `created` is False when an existing run is resumed (tool outputs): it is queued again,
         not created again."""
-        run = run_from_row(row)
         if not stream:
             self._pool.dispatch(handoff, job_id, row["id"])
-            return run
+            return run_from_row(row)
         subscription = self._bus.subscribe(row["id"])
         events = list(initial)
         if created:

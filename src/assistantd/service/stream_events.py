@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from assistantd.engine.events import (
@@ -36,6 +37,35 @@ SseEvent = tuple[str, Any]
 """(event name, data): data is a JSON-ready value, or the literal "[DONE]"."""
 
 
+ObjectEvent = RunChanged | StepChanged | MessageChanged
+# An object event's SSE name is its object's prefix and the change: `thread.run.step.created`.
+_PREFIXES: dict[type, str] = {
+    RunChanged: "thread.run",
+    StepChanged: "thread.run.step",
+    MessageChanged: "thread.message",
+}
+
+
+def sse_events(events: Sequence[RunEvent]) -> list[SseEvent]:
+    """The SSE events of a batch of domain events. An object announced twice in a row (a run
+    `created` then `queued`, a step `created` then `in_progress`) is converted once."""
+    converted: list[SseEvent] = []
+    previous: RunEvent | None = None
+    for event in events:
+        if (
+            isinstance(event, ObjectEvent)
+            and type(previous) is type(event)
+            and isinstance(previous, ObjectEvent)
+            and previous.row is event.row
+        ):
+            name = f"{_PREFIXES[type(event)]}.{event.change}"
+            converted.append((name, converted[-1][1]))
+        else:
+            converted.append(sse_event(event))
+        previous = event
+    return converted
+
+
 def sse_event(event: RunEvent) -> SseEvent:
     if isinstance(event, TextAppended):  # the most frequent by far
         return "thread.message.delta", _text_delta(event)
@@ -45,13 +75,8 @@ def sse_event(event: RunEvent) -> SseEvent:
             delta=RunStepDeltaBody(step_details=ToolCallsDelta(tool_calls=[event.delta])),
         )
         return "thread.run.step.delta", step_delta.model_dump(mode="json")
-    if isinstance(event, RunChanged):
-        return f"thread.run.{event.change}", run_from_row(event.row).model_dump(mode="json")
-    if isinstance(event, StepChanged):
-        return f"thread.run.step.{event.change}", step_from_row(event.row).model_dump(mode="json")
-    if isinstance(event, MessageChanged):
-        data = message_from_row(event.row).model_dump(mode="json")
-        return f"thread.message.{event.change}", data
+    if isinstance(event, ObjectEvent):
+        return f"{_PREFIXES[type(event)]}.{event.change}", _object_data(event)
     if isinstance(event, ImagesShown):
         parts: list[Any] = [
             ImageFileDeltaPart(index=i, image_file=ImageFileDelta(file_id=file_id, detail="auto"))
@@ -85,6 +110,14 @@ def closing_events(event: RunEvent) -> list[SseEvent]:
         }
         return [("error", failed), ("done", "[DONE]")]
     return [("done", "[DONE]")]
+
+
+def _object_data(event: ObjectEvent) -> dict[str, Any]:
+    if isinstance(event, RunChanged):
+        return run_from_row(event.row).model_dump(mode="json")
+    if isinstance(event, StepChanged):
+        return step_from_row(event.row).model_dump(mode="json")
+    return message_from_row(event.row).model_dump(mode="json")
 
 
 def _text_delta(event: TextAppended) -> dict[str, Any]:
