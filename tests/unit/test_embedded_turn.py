@@ -98,13 +98,18 @@ def test_a_plain_turn_has_no_grammar_and_a_response_format_wins() -> None:
     assert penalties(formatted.sampling) == JSON
 
 
-def test_an_answer_from_results_is_greedy_unless_the_run_sets_a_temperature() -> None:
+def test_every_turn_is_greedy_unless_the_run_sets_a_temperature() -> None:
+    # Sampled at 0.2, the 135M model once answered "What is the capital of France?" with
+    # "L'Alcazabal" and asked for the weather in 'Kwale' when told Nairobi.
+    plain = embedded_turn(ChatRequest(model="x", messages=QUESTION), 64)
     asking = embedded_turn(ChatRequest(model="x", messages=QUESTION, tools=[WEATHER]), 64)
     answering = embedded_turn(ChatRequest(model="x", messages=CALLED, tools=[WEATHER]), 64)
     chosen = embedded_turn(
         ChatRequest(model="x", messages=CALLED, tools=[WEATHER], temperature=0.7), 64
     )
-    assert (asking.sampling.temperature, asking.sampling.top_p) == (0.2, 0.9)
+    assert plain.sampling.temperature == 0.0
+    assert asking.plan is not None  # the tool-call turn: JSON
+    assert asking.sampling.temperature == 0.0
     assert answering.plan is None  # the answer turn: prose
     assert answering.sampling.temperature == 0.0
-    assert chosen.sampling.temperature == 0.7
+    assert (chosen.sampling.temperature, chosen.sampling.top_p) == (0.7, 0.9)

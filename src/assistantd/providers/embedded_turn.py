@@ -17,13 +17,13 @@ from assistantd.providers.tool_emulation import (
     with_instruction,
 )
 
-# SmolLM2's recommended sampling; a run's own temperature and top_p win.
-DEFAULT_TEMPERATURE = 0.2
-# An answer from tool results (search passages, a function's output) is decoded greedily
-# unless the run sets a temperature: sampled, a 135M model drifts away from what it was given
-# (bench/seed_flows.py, the seed document program: the answer had the fact 9 of 10 times at
-# 0.2, 10 of 10 greedy).
-ANSWER_TEMPERATURE = 0.0
+# The embedded model decodes greedily unless the run or assistant sets a temperature: sampled
+# (even at SmolLM2's recommended 0.2), a 135M model drifts from what it knows or was given.
+# bench/seed_flows.py --n 20 at 0.2: a tool call for Nairobi asked about 'Kwale' (19/20 right);
+# greedy: 20/20 for both seed flows. CI once saw "What is the capital of France?" answered
+# with "L'Alcazabal" at 0.2.
+DEFAULT_TEMPERATURE = 0.0
+# Used only when a run samples (a temperature above 0) without its own top_p.
 DEFAULT_TOP_P = 0.9
 # Small models loop on free text without a mild repetition penalty (bench/seed_flows.py).
 TEXT_REPEAT_PENALTY = 1.1
@@ -80,11 +80,7 @@ def embedded_turn(
     if grammar is None:
         penalties = prose
     sampling = Sampling(
-        temperature=(
-            (ANSWER_TEMPERATURE if answering else DEFAULT_TEMPERATURE)
-            if request.temperature is None
-            else request.temperature
-        ),
+        temperature=DEFAULT_TEMPERATURE if request.temperature is None else request.temperature,
         top_p=DEFAULT_TOP_P if request.top_p is None else request.top_p,
         max_tokens=max_tokens,
         repeat_penalty=penalties.repeat,
