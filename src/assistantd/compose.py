@@ -14,6 +14,7 @@ from assistantd.clock import Clock, shifted_clock
 from assistantd.engine.bus import EventBus
 from assistantd.engine.images import ImageLoader
 from assistantd.engine.loop_lag import loop_lag_monitor_from_env
+from assistantd.engine.route_limits import RouteGate
 from assistantd.engine.run import (
     AnswerWriter,
     EngineSearch,
@@ -145,6 +146,7 @@ def build_executor(
     tools: ServerTools,
     search: FileSearchRunner,
     images: ImageLoader,
+    gate: RouteGate,
 ) -> tuple[RunExecutor, RunEndings]:
     """The run loop with its collaborators; `RunEndings` is shared with cancel and expiry."""
     counter = TokenCounter()
@@ -163,7 +165,7 @@ def build_executor(
         search=EngineSearch(db, publisher, clock, search),
         publisher=publisher,
     )
-    executor = RunExecutor(db, bus, router, counter, tools, parts, RunLimits(), clock)
+    executor = RunExecutor(db, bus, router, counter, tools, parts, RunLimits(), clock, gate)
     return executor, endings
 
 
@@ -189,8 +191,9 @@ async def build_engine(
         unavailable=problem,
     )
     tools = ServerTools([FileSearchTool(search), code])
+    gate = RouteGate(router.group_limits())
     executor, endings = build_executor(
-        settings, db, bus, clock, router, tools, search, ImageLoader(db, blobs)
+        settings, db, bus, clock, router, tools, search, ImageLoader(db, blobs), gate
     )
     pool = WorkerPool(
         db,
@@ -199,6 +202,7 @@ async def build_engine(
         concurrency=settings.workers,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
+        gate=gate,
     )
     ingestor = Ingestor(
         db,
@@ -254,7 +258,16 @@ def build_services(
         assistants=AssistantService(db, clock, resources),
         threads=ThreadService(db, clock, resources, engine.sessions.close),
         messages=MessageService(db, clock, resources),
-        runs=RunService(db, bus, engine.pool, run_settings, clock, resources, engine.endings),
+        runs=RunService(
+            db,
+            bus,
+            engine.pool,
+            run_settings,
+            clock,
+            resources,
+            engine.endings,
+            engine.router.group_of,
+        ),
         run_steps=RunStepService(db),
         files=engine.files,
         vector_stores=vector_store_service,
@@ -272,7 +285,11 @@ async def open_services(
     """Connect to the database, build the services, start the run workers (unless told not
     to, e.g. for CLI commands), and stop and close everything at the end."""
     clock = clock or shifted_clock(settings.clock_offset_seconds)
-    db = Database(settings.resolved_database_url)
+    db = Database(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     bus = EventBus()
     engine = await build_engine(settings, db, bus, clock, probe=run_workers)
     if run_workers:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -54,6 +54,32 @@ class ModelRoute(BaseModel):
         description="who runs file_search: the model, by calling it (default for openai), or "
         "the engine, on the run's first turn, with the user's message (default for embedded)",
     )
+    # Limits of the route's upstream (see providers/routing.py RouteLimits); unset: no limit.
+    # Embedded routes share one model and take `embedded_max_concurrent_runs` instead.
+    max_concurrent_runs: int | None = Field(
+        default=None, ge=1, description="runs of this route executing at once (all processes)"
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="model requests per minute (per worker process)"
+    )
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="prompt and completion tokens per minute (per process)"
+    )
+
+    @model_validator(mode="after")
+    def _embedded_takes_no_limits(self) -> ModelRoute:
+        if self.provider == "embedded":
+            given = [
+                name
+                for name in ("max_concurrent_runs", "requests_per_minute", "tokens_per_minute")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: embedded routes share one local model, whose only "
+                    "limit is embedded_max_concurrent_runs"
+                )
+        return self
 
 
 class Settings(BaseSettings):
@@ -67,6 +93,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default is a SQLite file in the data dir",
+    )
+    database_pool_size: int = Field(
+        default=10, ge=1, le=1000, description="PostgreSQL connections each process keeps open"
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, le=1000, description="more PostgreSQL connections at busy moments"
     )
     insecure_no_auth: bool = False
     require_beta_header: bool = Field(
@@ -110,6 +142,15 @@ class Settings(BaseSettings):
     upstream_file_search: Literal["engine", "model"] = Field(
         default="model", description="file_search on the default upstream route (see [models])"
     )
+    upstream_max_concurrent_runs: int | None = Field(
+        default=None, ge=1, description="default route: runs executing at once (all processes)"
+    )
+    upstream_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="default route: model requests per minute (per process)"
+    )
+    upstream_tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="default route: tokens per minute (per process)"
+    )
     models: dict[str, ModelRoute] = Field(default_factory=dict)
     # The embedded model (llama.cpp), the default route when no upstream is configured.
     embedded_model: bool = Field(
@@ -132,6 +173,12 @@ class Settings(BaseSettings):
     embedded_max_tokens: int = Field(
         default=512, ge=1, description="answer length per turn when the run sets no budget"
     )
+    embedded_max_concurrent_runs: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="runs on the embedded model executing at once (it answers one at a time)",
+    )
     embedded_file_search: Literal["engine", "model"] = Field(
         default="engine", description="file_search on embedded routes (see [models])"
     )
@@ -142,7 +189,10 @@ class Settings(BaseSettings):
     embedded_presence_penalty: float = Field(default=0.0, ge=0.0, le=2.0)
     embedded_json_repeat_penalty: float = Field(default=1.0, ge=1.0, le=2.0)
     # The run engine.
-    workers: int = Field(default=16, ge=1, le=1024, description="runs executed at once")
+    # Runs in flight are cheap tasks: the real limits are the model routes' (above).
+    workers: int = Field(
+        default=1000, ge=1, le=100_000, description="runs executed at once per process"
+    )
     job_lease_seconds: float = Field(default=30.0, gt=0)
     job_poll_seconds: float = Field(default=1.0, gt=0)
     run_expires_seconds: int = Field(default=600, ge=1)

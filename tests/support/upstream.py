@@ -10,7 +10,8 @@ Tests script what the model answers: `push()` queues replies, and each incoming
 chat completion request consumes the next one (FIFO); when the queue is empty the
 server answers with `default_reply`. Every request body is recorded in `requests`
 before the reply is produced, so tests can assert what reached the model even
-when the scripted reply is a failure.
+when the scripted reply is a failure. `peak_in_flight` is the most chat completion requests
+it was answering at once (since the last `reset()`).
 
     with ScriptedUpstream() as upstream:
         upstream.push(Text("Hello!"), ToolCalls([("lookup", '{"q": "x"}')]))
@@ -228,6 +229,8 @@ class ScriptedUpstream:
         self._ids = itertools.count(1)  # completion ids, for the server's lifetime
         self._call_ids = itertools.count(1)  # tool call ids, for the server's lifetime
         self._stopping = threading.Event()
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -316,6 +319,7 @@ class ScriptedUpstream:
             self._queue.clear()
             self.requests.clear()
             self.embedding_requests.clear()
+            self.peak_in_flight = self.in_flight
 
     def wait_for_requests(self, n: int, timeout: float = 10.0) -> None:
         """Block until at least `n` requests were recorded; TimeoutError otherwise."""
@@ -360,6 +364,34 @@ class ScriptedUpstream:
         )
 
     async def _chat_completions(self, request: Request) -> Response:
+        """`_answer`, counted in `in_flight` until the whole response (a stream too) is sent."""
+        self._count_in_flight(+1)
+        try:
+            response = await self._answer(request)
+        except BaseException:
+            self._count_in_flight(-1)
+            raise
+        if not isinstance(response, StreamingResponse):
+            self._count_in_flight(-1)
+            return response
+        body = response.body_iterator
+
+        async def counted() -> AsyncIterator[str | bytes | memoryview[int]]:
+            try:
+                async for part in body:
+                    yield part
+            finally:
+                self._count_in_flight(-1)
+
+        response.body_iterator = counted()
+        return response
+
+    def _count_in_flight(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    async def _answer(self, request: Request) -> Response:
         try:
             body = await request.json()
         except ValueError:

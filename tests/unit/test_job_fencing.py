@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 
 from assistantd.compose import build_executor
 from assistantd.engine.bus import EventBus
+from assistantd.engine.route_limits import RouteGate
 from assistantd.engine.run import RunExecutor
 from assistantd.engine.tools import ServerTools
 from assistantd.engine.worker import WorkerPool
@@ -243,6 +244,7 @@ def _executor(db: Database, provider: _GatedProvider) -> RunExecutor:
         ServerTools([]),
         unused,
         _NoImages(),  # type: ignore[arg-type]
+        RouteGate({}),
     )
     return executor
 

@@ -16,6 +16,7 @@ from sqlalchemy import insert
 
 from assistantd.compose import build_executor
 from assistantd.engine.bus import EventBus
+from assistantd.engine.route_limits import RouteGate
 from assistantd.engine.tools import CallStream, ServerTools, StoredCall, ToolCall
 from assistantd.providers.base import ChatDelta, ChatRequest, ToolCallDelta
 from assistantd.providers.routing import Route
@@ -156,6 +157,7 @@ def test_a_registered_server_tool_is_offered_streamed_run_and_recorded(db: Datab
         ServerTools([DiceTool()]),
         unused,  # file_search's runner: this run has no file_search
         NoImages(),  # type: ignore[arg-type]
+        RouteGate({}),
     )
 
     async def scenario() -> tuple[Any, list[Any], list[Any]]:

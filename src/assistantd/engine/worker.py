@@ -6,7 +6,8 @@ slot); a process that dies stops renewing, and once the lease runs out any pool 
 again (`attempts` counts how often). An attempt whose job was taken over stops at once and
 writes nothing: renew, finish and release are fenced by its `Claim`, and so are the handler's
 own writes (`LeaseLost`). A handler that raises leaves its job to be claimed again after the
-lease: that is the retry, with the lease as its back-off.
+lease: that is the retry, with the lease as its back-off. A run whose model route is at its
+limits is left queued (`RouteGate`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd.engine.route_limits import RouteGate
 from assistantd.store import jobs as job_store
 from assistantd.store.database import Database
 from assistantd.store.jobs import Claim, LeaseLost
@@ -56,6 +58,7 @@ class WorkerPool:
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
+        gate: RouteGate | None = None,
     ) -> None:
         self.owner = "wrk_" + secrets.token_hex(6)
         self.kind = kind
@@ -64,6 +67,7 @@ class WorkerPool:
         self._slots = asyncio.Semaphore(concurrency)
         self._lease_ms = int(lease_seconds * 1000)
         self._poll_seconds = poll_seconds
+        self._gate = gate if gate is not None and gate.limited else None
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
@@ -91,8 +95,9 @@ class WorkerPool:
 
         It is enqueued already claimed by this pool (`Handoff.owner`) when it must run here
         (`here`: a stream follows it) or when a slot is free now: that saves the claim query
-        and the claim loop's round. Otherwise it is left `queued` for the claim loop. Call
-        `dispatch` once the job is committed; a slot taken for a job never started is given back.
+        and the claim loop's round. Otherwise it is left `queued` for the claim loop (and
+        always when its route has limits: see `owner_for`). Call `dispatch` once the job is
+        committed; a slot taken for a job never started is given back.
         """
         handoff = Handoff()
         if not self._slots.locked():
@@ -105,6 +110,13 @@ class WorkerPool:
         finally:
             if handoff.slot_held and not handoff.started:
                 self._slots.release()
+
+    def owner_for(self, handoff: Handoff, route: str | None) -> str | None:
+        """Who the job is enqueued as claimed by (None: `queued`). A job of a route with limits
+        is always left to a claim, the one place that counts a route's running jobs."""
+        if self._gate is not None and not self._gate.unlimited(route):
+            handoff.owner = None
+        return handoff.owner
 
     def dispatch(self, handoff: Handoff, job_id: str, ref_id: str) -> None:
         """Run the job of a committed `handoff` here, or wake the claim loop for it."""
@@ -132,13 +144,18 @@ class WorkerPool:
 
     async def _claim(self) -> Any:
         async with self._db.write() as conn:
+            now = now_ms()
+            full = None
+            if self._gate is not None:
+                full = await self._gate.full_routes(conn, self.kind, now)
             return await job_store.claim_next(
                 conn,
                 self.kind,
                 self.owner,
-                now_ms(),
+                now,
                 self.lease_until(),
                 skip_locked=not self._db.is_sqlite,
+                full_routes=full,
             )
 
     def _spawn(self, job_id: str, ref_id: str, *, attempts: int, slot_held: bool) -> None:
@@ -192,6 +209,8 @@ class WorkerPool:
             heartbeat.cancel()
             if slot_held:
                 self._slots.release()
+            if self._gate is not None:
+                self._wake.set()  # its route may have room again
 
     def _log_lost(self, claim: Claim, ref_id: str) -> None:
         log.warning(

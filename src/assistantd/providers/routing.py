@@ -93,6 +93,28 @@ def default_upstream(settings: Settings, environ: Mapping[str, str]) -> DefaultU
     return None
 
 
+DEFAULT_GROUP = "default"
+EMBEDDED_GROUP = "embedded"
+
+
+@dataclass(frozen=True)
+class RouteLimits:
+    """What an upstream can take. Runs past `max_concurrent_runs` wait `queued` (counted over
+    every process on the database); the per-minute budgets are kept by each worker process."""
+
+    max_concurrent_runs: int | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return (
+            self.max_concurrent_runs is None
+            and self.requests_per_minute is None
+            and self.tokens_per_minute is None
+        )
+
+
 @dataclass(frozen=True)
 class Route:
     base_url: str
@@ -107,6 +129,10 @@ class Route:
     # "engine": the engine searches on the run's first turn and the model only answers (for
     # models that cannot drive tools reliably); "model": the model calls file_search itself.
     file_search: FileSearchMode = "model"
+    # The routes sharing one set of limits: a `[models]` name, the default route, or every
+    # embedded route (they share one model).
+    group: str = DEFAULT_GROUP
+    limits: RouteLimits = RouteLimits()
 
     @property
     def emulates_tools(self) -> bool:
@@ -160,6 +186,11 @@ class ModelRouter:
                 context_length=settings.upstream_context_length,
                 include_usage=True,
                 file_search=settings.upstream_file_search,
+                limits=RouteLimits(
+                    settings.upstream_max_concurrent_runs,
+                    settings.upstream_requests_per_minute,
+                    settings.upstream_tokens_per_minute,
+                ),
             )
         embedded_route = Route(
             base_url="",
@@ -170,6 +201,8 @@ class ModelRouter:
             vision=False,
             provider="embedded",
             file_search=settings.embedded_file_search,
+            group=EMBEDDED_GROUP,
+            limits=RouteLimits(max_concurrent_runs=settings.embedded_max_concurrent_runs),
         )
         routes = {}
         for name, entry in settings.models.items():
@@ -192,6 +225,10 @@ class ModelRouter:
                 vision=entry.vision,
                 json_schema=entry.json_schema,
                 file_search=entry.file_search or "model",
+                group=name,
+                limits=RouteLimits(
+                    entry.max_concurrent_runs, entry.requests_per_minute, entry.tokens_per_minute
+                ),
             )
         default = upstream
         if default is None and settings.embedded_model:
@@ -221,6 +258,16 @@ class ModelRouter:
         if route is None:
             return None
         return route, self._provider_for(route)
+
+    def group_of(self, model: str) -> str | None:
+        """The limit group of the route serving `model` (None: no route serves it)."""
+        route = self._routes.get(model, self._default)
+        return None if route is None else route.group
+
+    def group_limits(self) -> dict[str, RouteLimits]:
+        """Every route group's limits."""
+        routes = [*self._routes.values(), *([self._default] if self._default else [])]
+        return {route.group: route.limits for route in routes}
 
     def names(self) -> list[str]:
         """The model names worth listing: configured routes, then, when a default route takes

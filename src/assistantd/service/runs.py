@@ -7,7 +7,7 @@ process, so its events are produced where the stream is being served.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,9 @@ class RunService:
         clock: Clock,
         resources: ToolResourceBinder,
         endings: RunEndings,
+        route_of: Callable[[str], str | None],
     ) -> None:
+        """`route_of`: the limit group of the route serving a model (the router's)."""
         self._db = db
         self._bus = bus
         self._pool = pool
@@ -65,6 +67,7 @@ class RunService:
         self._clock = clock
         self._resources = resources
         self._endings = endings
+        self._route_of = route_of
         self._runs = objects.runs
         self._assistants = objects.assistants
         self._threads = objects.threads
@@ -101,7 +104,7 @@ class RunService:
                         conn, caller.project_id, thread_id, added, "additional_messages"
                     )
                 await self._runs.insert(conn, row)
-                job_id = await self._enqueue(conn, run_id, now, handoff)
+                job_id = await self._enqueue(conn, row, now, handoff)
             if queued:
                 self._resources.wake()
             return self._started(row, job_id, handoff, stream=stream, initial=[], created=True)
@@ -147,7 +150,7 @@ class RunService:
                 )
                 thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
                 await self._runs.insert(conn, row)
-                job_id = await self._enqueue(conn, run_id, now, handoff)
+                job_id = await self._enqueue(conn, row, now, handoff)
             if resources.queued or attached:
                 self._resources.wake()
             created: list[RunEvent] = [ThreadCreated(thread_row)]
@@ -172,17 +175,13 @@ class RunService:
             raise not_found("assistant", assistant_id)
         return assistant
 
-    async def _enqueue(self, conn: Conn, run_id: str, now: int, handoff: Handoff) -> str:
-        if handoff.owner is not None:
-            return await job_store.enqueue(
-                conn,
-                RUN_JOB,
-                run_id,
-                now,
-                owner=handoff.owner,
-                lease_until_ms=self._pool.lease_until(),
-            )
-        return await job_store.enqueue(conn, RUN_JOB, run_id, now)
+    async def _enqueue(self, conn: Conn, run: Mapping[Any, Any], now: int, handoff: Handoff) -> str:
+        route = self._route_of(run["model"])
+        owner = self._pool.owner_for(handoff, route)
+        lease_until = self._pool.lease_until() if owner is not None else None
+        return await job_store.enqueue(
+            conn, RUN_JOB, run["id"], now, owner=owner, lease_until_ms=lease_until, route=route
+        )
 
     def _started(
         self,
@@ -323,7 +322,7 @@ class RunService:
                 )
                 assert row is not None
                 assert step is not None
-                job_id = await self._enqueue(conn, run_id, now, handoff)
+                job_id = await self._enqueue(conn, row, now, handoff)
             completed: list[RunEvent] = [StepChanged(step, "completed")]
             if stream:
                 return self._started(

@@ -77,7 +77,9 @@ class Database:
     """Owns the engine. `read()` gives a connection for lookups, `write()` a transaction that
     commits on exit (and rolls back on an exception)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        """`pool_size` and `max_overflow`: PostgreSQL connections kept open, and opened on
+        top of them at busy moments (SQLite uses one writer connection and short reads)."""
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
@@ -91,7 +93,7 @@ class Database:
             _tune_sqlite(self._sqlite)
         else:
             self._async = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
             )
 
     @asynccontextmanager

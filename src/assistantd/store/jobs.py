@@ -19,9 +19,11 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    func,
     insert,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -59,8 +61,10 @@ async def enqueue(
     *,
     owner: str | None = None,
     lease_until_ms: int | None = None,
+    route: str | None = None,
 ) -> str:
-    """Add a job; with `owner` it is created already claimed by that worker."""
+    """Add a job; with `owner` it is created already claimed by that worker. `route`: the
+    limit group the job counts against while it runs (a run's model route)."""
     job_id = new_id("job")
     await conn.execute(
         _INSERT,
@@ -73,6 +77,7 @@ async def enqueue(
             "lease_until_ms": lease_until_ms,
             "attempts": 0 if owner is None else 1,
             "created_at": now,
+            "route": route,
         },
     )
     return job_id
@@ -81,6 +86,12 @@ async def enqueue(
 _CLAIMABLE = or_(
     jobs.c.status == "queued",
     and_(jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms")),
+)
+
+
+# The routes that are full (at their limit) are skipped; jobs without a route never are.
+_OPEN_ROUTE = or_(
+    jobs.c.route.is_(None), jobs.c.route.not_in(bindparam("full_routes", expanding=True))
 )
 
 
@@ -94,12 +105,13 @@ def _oldest(*conditions: Any) -> Any:
     )
 
 
-def _claim(skip_locked: bool) -> Any:
+def _claim(skip_locked: bool, skip_routes: bool) -> Any:
     """One statement: the claim is the UPDATE of the row the subquery picked."""
+    route = (_OPEN_ROUTE,) if skip_routes else ()
     if skip_locked:
         candidate = (
             select(jobs.c.id)
-            .where(jobs.c.kind == bindparam("job_kind"), _CLAIMABLE)
+            .where(jobs.c.kind == bindparam("job_kind"), _CLAIMABLE, *route)
             .order_by(jobs.c.seq)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -108,8 +120,10 @@ def _claim(skip_locked: bool) -> Any:
     else:
         # SQLite plans the OR above as a scan of every job of the kind plus a sort (0.7 ms at
         # 1,500 queued files); the oldest of each branch is one index probe each.
-        queued = _oldest(jobs.c.status == "queued")
-        expired = _oldest(jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms"))
+        queued = _oldest(jobs.c.status == "queued", *route)
+        expired = _oldest(
+            jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms"), *route
+        )
         both = union_all(select(queued.c.id, queued.c.seq), select(expired.c.id, expired.c.seq))
         either = both.subquery()
         candidate = select(either.c.id).order_by(either.c.seq).limit(1).scalar_subquery()
@@ -126,15 +140,66 @@ def _claim(skip_locked: bool) -> Any:
     )
 
 
-_CLAIM = {True: _claim(skip_locked=True), False: _claim(skip_locked=False)}
+_CLAIM = {
+    (locked, routes): _claim(skip_locked=locked, skip_routes=routes)
+    for locked in (True, False)
+    for routes in (True, False)
+}
 
 
 async def claim_next(
-    conn: Conn, kind: str, owner: str, now_ms: int, lease_until_ms: int, *, skip_locked: bool
+    conn: Conn,
+    kind: str,
+    owner: str,
+    now_ms: int,
+    lease_until_ms: int,
+    *,
+    skip_locked: bool,
+    full_routes: list[str] | None = None,
 ) -> RowMapping | None:
-    """Claim the oldest queued job of `kind`, or a running one whose lease has expired."""
-    params = {"job_kind": kind, "owner": owner, "now_ms": now_ms, "lease_until_ms": lease_until_ms}
-    return (await conn.execute(_CLAIM[skip_locked], params)).mappings().first()
+    """Claim the oldest queued job of `kind`, or a running one whose lease has expired,
+    leaving out jobs of the `full_routes` (their order among themselves is kept)."""
+    params: dict[str, Any] = {
+        "job_kind": kind,
+        "owner": owner,
+        "now_ms": now_ms,
+        "lease_until_ms": lease_until_ms,
+    }
+    if full_routes:
+        params["full_routes"] = full_routes
+    statement = _CLAIM[skip_locked, bool(full_routes)]
+    return (await conn.execute(statement, params)).mappings().first()
+
+
+_RUNNING_BY_ROUTE = (
+    select(jobs.c.route, func.count().label("running"))
+    .where(
+        jobs.c.kind == bindparam("job_kind"),
+        jobs.c.status == "running",
+        jobs.c.lease_until_ms >= bindparam("now_ms"),
+        jobs.c.route.in_(bindparam("routes", expanding=True)),
+    )
+    .group_by(jobs.c.route)
+)
+
+
+async def running_by_route(conn: Conn, kind: str, routes: list[str], now_ms: int) -> dict[str, int]:
+    """How many jobs of each of `routes` are running under a live lease, in every process (a
+    job whose lease ran out is not counted: its worker is gone, and it is claimable again)."""
+    params = {"job_kind": kind, "routes": routes, "now_ms": now_ms}
+    rows = (await conn.execute(_RUNNING_BY_ROUTE, params)).mappings()
+    return {row["route"]: row["running"] for row in rows}
+
+
+# Any constant: the key of the PostgreSQL advisory lock that claims of limited routes share.
+_ROUTE_CLAIM_LOCK = 0x61737364
+
+
+async def serialise_route_claims(conn: Conn) -> None:
+    """Hold (until the transaction ends) the lock that makes counting a route's running jobs
+    and claiming one a single step across processes. SQLite's write lock already does."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROUTE_CLAIM_LOCK})
 
 
 def _held(*extra: Any) -> Any:

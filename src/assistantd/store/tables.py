@@ -192,9 +192,12 @@ jobs = Table(
     Column("lease_until_ms", BigInteger, nullable=True),
     Column("attempts", Integer, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # A run's model route group (whose limits it counts against); NULL for ingestion.
+    Column("route", String(200), nullable=True),
     Index("ix_jobs_status_seq", "status", "seq"),
     Index("ix_jobs_ref", "ref_id"),
     Index("ix_jobs_kind_status_seq", "kind", "status", "seq"),
+    Index("ix_jobs_kind_status_route", "kind", "status", "route"),
     sqlite_autoincrement=True,
 )
 

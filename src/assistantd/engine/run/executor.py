@@ -16,6 +16,7 @@ from typing import Any
 
 from assistantd.clock import Clock
 from assistantd.engine.bus import EventBus
+from assistantd.engine.route_limits import RouteGate
 from assistantd.engine.run import engine_search
 from assistantd.engine.run.answer import AnswerWriter
 from assistantd.engine.run.endings import Ending, RunEndings, failure, server_error
@@ -67,6 +68,7 @@ class RunExecutor:
         parts: RunParts,
         limits: RunLimits,
         clock: Clock,
+        gate: RouteGate,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -76,6 +78,7 @@ class RunExecutor:
         self._parts = parts
         self._limits = limits
         self._clock = clock
+        self._gate = gate
 
     async def execute(self, run_id: str, claim: Claim) -> None:
         """Run until the run needs the client, ends, or the process stops. Never raises for a
@@ -163,8 +166,11 @@ class RunExecutor:
         if isinstance(plan, Ending):
             return plan
         turn = plan.turn
+        budget = self._gate.budget(route.group)
         try:
-            await self._parts.streamer.stream(claim, run, provider, plan.request, turn)
+            await self._parts.streamer.stream(
+                claim, run, provider, plan.request, turn, budget, plan.prompt_tokens
+            )
         except Stop as stop:
             # Ended here, not by the caller: the open message keeps the text streamed so far.
             if stop.ending is not None:
@@ -183,6 +189,10 @@ class RunExecutor:
             else self._counter.text(turn.text)
             + sum(self._counter.text(c.arguments) for c in turn.calls.values()),
         }
+        if budget is not None:  # what the turn cost beyond the estimate spent on its request
+            budget.charge(
+                turn_usage["prompt_tokens"] - plan.prompt_tokens + turn_usage["completion_tokens"]
+            )
         usage = {k: plan.usage[k] + turn_usage[k] for k in ("prompt_tokens", "completion_tokens")}
         outcome = await self._parts.answers.finish(claim, run, turn, turn_usage, usage)
         if outcome is not Next.CONTINUE or not turn.calls:

@@ -13,6 +13,7 @@ from typing import Any
 
 from assistantd.clock import Clock
 from assistantd.engine.bus import EventBus
+from assistantd.engine.route_limits import RouteBudget
 from assistantd.engine.run.endings import Ending
 from assistantd.engine.run.fencing import attempt_write
 from assistantd.engine.run.function_calls import FunctionCallStream
@@ -77,12 +78,19 @@ class TurnStreamer:
         provider: ChatProvider,
         request: ChatRequest,
         turn: Turn,
+        budget: RouteBudget | None = None,
+        prompt_tokens: int = 0,
     ) -> None:
         """Raises `Stop` when the run must end meanwhile, `ProviderError` when the model
-        failed (after retries, or once part of its answer was streamed)."""
+        failed (after retries, or once part of its answer was streamed). With the route's
+        `budget`, every request (a retry too) first waits for it and spends `prompt_tokens`."""
         cancel = self._bus.cancel_signal(run["id"])
         next_check = time.monotonic() + STATUS_CHECK_SECONDS
         for attempt in range(self._retry.retries + 1):
+            if budget is not None:
+                while (pause := budget.wait_seconds()) > 0:
+                    await self._sleep_unless_stopped(claim, run, pause)
+                budget.spend_request(prompt_tokens)
             try:
                 async for delta in provider.stream(request):
                     if cancel.is_set():
