@@ -792,7 +792,7 @@ def parse_args() -> argparse.Namespace:
         help="also time raw streams whose upstream spaces its chunks this far apart (0: skip)",
     )
     parser.add_argument("--database-url", default=None, help="SQLAlchemy URL (default SQLite)")
-    parser.add_argument("--workers", type=int, default=None, help="ASSISTANTD_WORKERS (16)")
+    parser.add_argument("--workers", type=int, default=None, help="ASSISTANTD_WORKERS (1000)")
     parser.add_argument("--port", type=int, default=None, help="server port (default: free)")
     args = parser.parse_args()
     try:
@@ -820,7 +820,7 @@ def main() -> None:
     port = args.port or free_port()
     upstream_port = free_port()
     database = args.database_url or "SQLite in a temporary data dir"
-    workers = f"{args.workers}" if args.workers else "16 (server default)"
+    workers = f"{args.workers}" if args.workers else "1000 (server default)"
     print(
         f"assistantd runs bench: python {platform.python_version()}, "
         f"openai {openai.__version__}, {os.cpu_count()} cpus, database: {database}\n"

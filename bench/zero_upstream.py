@@ -21,7 +21,9 @@ each upstream request with the run that made it (a request without a marker is o
 
 Zero latency means that a stream's chunks all leave within a fraction of a millisecond. A last
 user message containing `gap-<ms>ms` (e.g. `gap-5ms`) spaces the content chunks of a streamed
-answer that many milliseconds apart instead, like a model producing tokens.
+answer that many milliseconds apart instead, like a model producing tokens; `wait-<ms>ms` holds
+the first content chunk back that long (a model that thinks before it answers; `first` is then
+when that chunk left, so a bench can tell the model's own latency from the server's).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ MODEL_ID = "zero-latency"
 CONTENT = ["Hello", " from", " the", " zero", " upstream"]
 MARKER = re.compile(r"run-\d+")
 GAP = re.compile(r"gap-(\d+(?:\.\d+)?)ms")
+WAIT = re.compile(r"wait-(\d+(?:\.\d+)?)ms")
 MAX_HEAD = 64 * 1024
 
 
@@ -249,16 +252,16 @@ class UpstreamProtocol(asyncio.Protocol):
         self.transport.write(response_head("200 OK", "text/event-stream", None, close))
         self.transport.write(http_chunk(completion.chunk({"role": "assistant", "content": ""})))
         stream = Stream(completion, marker, arrived)
-        gap = GAP.search(text)
-        if gap is None:
+        gap, wait = GAP.search(text), WAIT.search(text)
+        if gap is None and wait is None:
             for index in range(len(CONTENT)):
                 self.write_content(stream, index)
             return
         loop = asyncio.get_running_loop()
-        seconds = float(gap.group(1)) / 1000
-        now = loop.time()
+        seconds = float(gap.group(1)) / 1000 if gap else 0.0
+        start = loop.time() + (float(wait.group(1)) / 1000 if wait else 0.0)
         for index in range(len(CONTENT)):
-            loop.call_at(now + index * seconds, self.write_content, stream, index)
+            loop.call_at(start + index * seconds, self.write_content, stream, index)
 
     def write_content(self, stream: Stream, index: int) -> None:
         """Content chunk `index`; after the last one, the rest of the stream."""

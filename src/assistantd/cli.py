@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from assistantd import __version__
-from assistantd.compose import open_services
+from assistantd.compose import ProcessRole, open_services
 from assistantd.self_upstream import is_loopback, self_upstream_problem
 from assistantd.service.auth import AuthService
 from assistantd.settings import LogLevel, Settings, load_settings
@@ -66,6 +66,15 @@ DatabaseUrl = Annotated[
         shown_default="a SQLite file in the data dir",
     ),
 ]
+LogLevelOption = Annotated[
+    LogLevel | None,
+    _setting(
+        "log_level",
+        "debug, info, warning or error (any case)",
+        metavar="LEVEL",
+        case_sensitive=False,
+    ),
+]
 
 
 def _settings(data_dir: Path | None, database_url: str | None, **more: object) -> Settings:
@@ -76,7 +85,7 @@ def _settings(data_dir: Path | None, database_url: str | None, **more: object) -
 
 def _with_auth(settings: Settings, action: Callable[[AuthService], Awaitable[T]]) -> T:
     async def run() -> T:
-        async with open_services(settings, run_workers=False) as services:
+        async with open_services(settings, role=ProcessRole.TOOL) as services:
             return await action(services.auth)
 
     return asyncio.run(run())
@@ -109,15 +118,15 @@ def serve(
             "--insecure-no-auth",  # no --no-insecure-no-auth: unset already means no
         ),
     ] = False,
-    log_level: Annotated[
-        LogLevel | None,
-        _setting(
-            "log_level",
-            "debug, info, warning or error (any case)",
-            metavar="LEVEL",
-            case_sensitive=False,
+    log_level: LogLevelOption = None,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Serve only the API: runs and ingestion are executed by `assistantd worker` "
+            "processes on the same PostgreSQL database.",
         ),
-    ] = None,
+    ] = False,
 ) -> None:
     """Apply migrations and serve the API; once ready, print where and how to connect."""
     from assistantd.serving import serve_api
@@ -130,12 +139,14 @@ def serve(
         insecure_no_auth=insecure_no_auth or None,
         log_level=log_level,
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    # One line per upstream request from the HTTP client is noise at info level.
-    for noisy in ("httpx", "httpx2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configure_logging(settings)
+    if no_workers and settings.resolved_database_url.startswith("sqlite"):
+        typer.echo(
+            "serve --no-workers needs PostgreSQL: on SQLite a streamed run is executed by the "
+            "process that streams it, so every serving process must run workers.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
     problem = self_upstream_problem(settings, os.environ, settings.host, settings.port)
     if problem is not None:
         typer.echo(problem, err=True)
@@ -151,7 +162,30 @@ def serve(
         )
         raise typer.Exit(code=2)
     _allow_open_files(settings.max_connections)
-    serve_api(settings, os.environ)
+    serve_api(settings, os.environ, ProcessRole.API if no_workers else ProcessRole.ALL)
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, log_level: LogLevelOption = None
+) -> None:
+    """Execute runs and file ingestion from the database's queue, serving no API (next to
+    `serve --no-workers` processes on PostgreSQL). SIGTERM hands unfinished runs back."""
+    from assistantd.serving import run_worker
+
+    settings = _settings(data_dir, database_url, log_level=log_level)
+    _configure_logging(settings)
+    upgrade(settings.resolved_database_url)
+    run_worker(settings)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # One line per upstream request from the HTTP client is noise at info level.
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @db_app.command("upgrade")

@@ -1,14 +1,21 @@
 """The composition root: every service, the engine and their collaborators are built here,
-once, from the settings, and handed what they use; nothing is set on them afterwards."""
+once, from the settings, and handed what they use; nothing is set on them afterwards.
+
+A process has a role (`ProcessRole`): the API with its workers (`serve`), the API alone
+(`serve --no-workers`), the workers alone (`worker`), or a command-line tool. On PostgreSQL,
+serving and executing processes are linked by LISTEN/NOTIFY (`store/notifications.py`): run
+events reach streams in any process, cancels reach the executing worker, and a queued job
+wakes idle workers everywhere."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 
 from assistantd.clock import Clock, shifted_clock
 from assistantd.engine.bus import EventBus
@@ -58,9 +65,22 @@ from assistantd.service.vector_store_files import FileBatchService, VectorStoreF
 from assistantd.service.vector_stores import VectorStoreService
 from assistantd.settings import Settings
 from assistantd.store.blobs import BlobStore
-from assistantd.store.database import Database
+from assistantd.store.database import Database, libpq_url
+from assistantd.store.jobs import JOBS_CHANNEL
+from assistantd.store.notifications import Notifications
 
 log = logging.getLogger("assistantd")
+
+
+class ProcessRole(Enum):
+    ALL = "all"  # serve: the API and the workers
+    API = "api"  # serve --no-workers: runs are executed by other processes
+    WORKER = "worker"  # worker: executes runs and ingestion, serves no API
+    TOOL = "tool"  # a command-line tool: executes nothing, links to nobody
+
+    @property
+    def executes(self) -> bool:
+        return self in (ProcessRole.ALL, ProcessRole.WORKER)
 
 
 @dataclass(frozen=True)
@@ -170,9 +190,10 @@ def build_executor(
 
 
 async def build_engine(
-    settings: Settings, db: Database, bus: EventBus, clock: Clock, *, probe: bool
+    settings: Settings, db: Database, bus: EventBus, clock: Clock, *, executes: bool
 ) -> Engine:
-    """`probe`: try the sandbox now (a server does; a CLI command that runs nothing need not)."""
+    """`executes`: this process runs jobs (its pools execute, and the sandbox is probed now;
+    a process that runs nothing need not)."""
     router = ModelRouter.from_settings(settings, os.environ)
     blobs = BlobStore(settings.resolved_files_dir)
     blobs.clear_partial()
@@ -180,7 +201,7 @@ async def build_engine(
     searcher = Searcher(db, embedder)
     files = FileService(db, blobs, clock, settings.max_upload_mb * 1024 * 1024)
     sandbox, sessions = build_sandbox(settings)
-    problem = await probe_sandbox(sandbox) if probe else None
+    problem = await probe_sandbox(sandbox) if executes else None
     search = FileSearchRunner(db, searcher, clock)
     code = CodeInterpreterTool(
         db,
@@ -203,6 +224,7 @@ async def build_engine(
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
         gate=gate,
+        executes=executes,
     )
     ingestor = Ingestor(
         db,
@@ -220,6 +242,7 @@ async def build_engine(
         concurrency=settings.ingest_workers,
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
+        executes=executes,
     )
     sweeper = Sweeper(
         [("expire runs", endings.expire_idle_runs), ("expire files", files.delete_expired)],
@@ -280,21 +303,27 @@ def build_services(
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, clock: Clock | None = None, *, run_workers: bool = True
+    settings: Settings, clock: Clock | None = None, *, role: ProcessRole = ProcessRole.ALL
 ) -> AsyncIterator[Services]:
-    """Connect to the database, build the services, start the run workers (unless told not
-    to, e.g. for CLI commands), and stop and close everything at the end."""
+    """Connect to the database, build the services, start what the process's `role` runs
+    (workers, the link to other processes), and stop and close everything at the end."""
     clock = clock or shifted_clock(settings.clock_offset_seconds)
     db = Database(
         settings.resolved_database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
     )
-    bus = EventBus()
-    engine = await build_engine(settings, db, bus, clock, probe=run_workers)
-    if run_workers:
-        await engine.start()
+    link = None
+    if not db.is_sqlite and role is not ProcessRole.TOOL:
+        link = Notifications(libpq_url(settings.resolved_database_url))
+    bus = EventBus(send=link.send if link is not None else None)
+    engine = await build_engine(settings, db, bus, clock, executes=role.executes)
     try:
+        if link is not None:
+            pools = {engine.pool.kind: engine.pool, engine.ingest_pool.kind: engine.ingest_pool}
+            await link.start({**bus.inbound(), JOBS_CHANNEL: _waker(pools)})
+        if role.executes:
+            await engine.start()
         services = build_services(settings, db, engine, bus, clock)
         # What start-up made (modules, schemas, the tokenizer's tables) lives as long as the
         # process: left to the collector, every full collection walked it all and held the
@@ -304,5 +333,19 @@ async def open_services(
             yield services
     finally:
         await engine.stop()
+        if link is not None:
+            await link.stop()
         await engine.router.close()
         await db.close()
+
+
+def _waker(pools: dict[str, WorkerPool]) -> Callable[[str, bool], None]:
+    """Wakes the pool of a job kind another process (or this one) announced."""
+
+    def wake(kind: str, own: bool) -> None:
+        del own  # this process's own pools were woken already, but waking twice is free
+        pool = pools.get(kind)
+        if pool is not None and pool.executes:
+            pool.wake()
+
+    return wake

@@ -1,10 +1,13 @@
 """Run the API with uvicorn and, once its sockets accept connections (after migrations, the
-sandbox probe and the bind), print the start-up banner to stderr and log its summary."""
+sandbox probe and the bind), print the start-up banner to stderr and log its summary; or run
+a worker process, which executes runs and ingestion and serves no API."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -17,6 +20,7 @@ from assistantd import __version__
 from assistantd.api.app import create_app
 from assistantd.api.limits import ConnectionLimits, guarded_protocol
 from assistantd.banner import BannerFacts, Listener, banner_summary, banner_text
+from assistantd.compose import ProcessRole, open_services
 from assistantd.providers.model_file import ModelFileMissing, embedded_model_id, model_path
 from assistantd.providers.routing import default_upstream
 from assistantd.service.services import Services
@@ -40,9 +44,11 @@ class _AnnouncingServer(uvicorn.Server):
             await self._on_bound([sock for server in self.servers for sock in server.sockets])
 
 
-def serve_api(settings: Settings, environ: Mapping[str, str]) -> None:
+def serve_api(
+    settings: Settings, environ: Mapping[str, str], role: ProcessRole = ProcessRole.ALL
+) -> None:
     """Serve until stopped; exits with uvicorn's status 3 if the server could not start."""
-    app = create_app(settings)
+    app = create_app(settings, role)
 
     async def announce(sockets: Sequence[Any]) -> None:
         services: Services = app.state.services  # set by the app's lifespan
@@ -116,3 +122,22 @@ async def banner_facts(
         keys_exist=await services.auth.any_key(),
         active_keys=await services.auth.active_key_count(),
     )
+
+
+def run_worker(settings: Settings) -> None:
+    """Execute runs and ingestion until SIGTERM or SIGINT, then hand unfinished jobs back."""
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings, role=ProcessRole.WORKER):
+            log.info(
+                "worker ready: executing runs and file ingestion from %s",
+                settings.resolved_database_url.split("@")[-1],
+            )
+            await stop.wait()
+        log.info("worker stopped")
+
+    asyncio.run(work())

@@ -61,12 +61,18 @@ def test_a_route_runs_at_most_its_limit_at_once_in_creation_order(
 ) -> None:
     client = sdk_client(limited)
     assistant = client.beta.assistants.create(model=LIMITED)
-    model.push(*[Text(f"answer {i}", delay=0.4) for i in range(6)])
+    # Replies go to requests in the order they arrive. These delays make the route's places
+    # free up one at a time (at 0.2, 0.8, 1.0 and 1.6 s), so each waiting run's request
+    # arrives well apart from the next; only the first two start together.
+    delays = [0.2, 0.8, 0.8, 0.8, 0.2, 0.2]
+    model.push(*[Text(f"answer {i}", delay=delay) for i, delay in enumerate(delays)])
     runs = [_start(client, assistant.id, f"question {i}", LIMITED) for i in range(6)]
     assert [_wait(client, *run) for run in runs] == ["completed"] * 6
     assert model.peak_in_flight == 2
-    # Each request reached the model in the order its run was created.
-    assert [_question_of(r) for r in model.requests] == [f"question {i}" for i in range(6)]
+    # The waiting runs started in the order they were created.
+    asked = [_question_of(r) for r in model.requests]
+    assert set(asked[:2]) == {"question 0", "question 1"}
+    assert asked[2:] == [f"question {i}" for i in range(2, 6)]
 
 
 def test_a_full_route_does_not_hold_back_a_run_of_another_route(
@@ -74,7 +80,7 @@ def test_a_full_route_does_not_hold_back_a_run_of_another_route(
 ) -> None:
     client = sdk_client(limited)
     assistant = client.beta.assistants.create(model=LIMITED)
-    model.push(Text("slow 0", delay=1.5), Text("slow 1", delay=1.5), Text("quick"))
+    model.push(Text("slow", delay=1.5), Text("slower", delay=2.5), Text("quick"))
     slow = [_start(client, assistant.id, f"slow {i}", LIMITED) for i in range(4)]
     model.wait_for_requests(2)
     other = _start(client, assistant.id, "other route", "gpt-4o")
@@ -83,13 +89,9 @@ def test_a_full_route_does_not_hold_back_a_run_of_another_route(
     waiting = [client.beta.threads.runs.retrieve(r, thread_id=t).status for t, r in slow[2:]]
     assert waiting == ["queued", "queued"]
     assert [_wait(client, *run) for run in slow] == ["completed"] * 4
-    assert [_question_of(r) for r in model.requests] == [
-        "slow 0",
-        "slow 1",
-        "other route",
-        "slow 2",
-        "slow 3",
-    ]
+    asked = [_question_of(r) for r in model.requests]
+    assert set(asked[:2]) == {"slow 0", "slow 1"}
+    assert asked[2:] == ["other route", "slow 2", "slow 3"]
 
 
 def test_a_cancelled_queued_run_frees_nothing_and_ends_at_once(
@@ -108,4 +110,6 @@ def test_a_cancelled_queued_run_frees_nothing_and_ends_at_once(
         "cancelled",
         "completed",
     ]
-    assert [_question_of(r) for r in model.requests] == ["q 0", "q 1", "q 3"]
+    asked = [_question_of(r) for r in model.requests]
+    assert set(asked[:2]) == {"q 0", "q 1"}
+    assert asked[2:] == ["q 3"]

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import httpx
 
 # What uvicorn logs once its graceful shutdown is done.
 GRACEFUL_LINE = "Finished server process"
+# What `assistantd worker` logs once it executes jobs.
+WORKER_READY_LINE = "worker ready"
 
 
 def free_port() -> int:
@@ -136,26 +139,42 @@ class ServerProcess:
         )
 
     def start(self, *extra: str, timeout: float = 60.0) -> ServerProcess:
+        """`serve` (with `extra` options), once its API answers."""
+        self._launch(self.command("serve", "--port", str(self.port), "--host", self.host), *extra)
+        return self._wait_until(self._healthy, timeout)
+
+    def start_worker(self, timeout: float = 60.0) -> ServerProcess:
+        """`assistantd worker` (no API), once it says it executes jobs."""
+        self._launch(self.command("worker"))
+        return self._wait_until(self._worker_ready, timeout)
+
+    def _launch(self, command: list[str], *extra: str) -> None:
         self.check_source()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        log = self.log_path.open("ab")
-        self._log_start = log.tell()
-        self.process = subprocess.Popen(
-            [*self.command("serve", "--port", str(self.port), "--host", self.host), *extra],
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
+            self.process = subprocess.Popen(
+                [*command, *extra], env=self.environment(), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base_url}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _worker_ready(self) -> bool:
+        return WORKER_READY_LINE.encode() in self._log_since_start()
+
+    def _wait_until(self, ready: Callable[[], bool], timeout: float) -> ServerProcess:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if ready():
+                return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")

@@ -15,7 +15,8 @@ from assistantd.cli import app
 from assistantd.settings import load_settings
 
 # Options that are not settings: they have no variable (the key's project and label).
-NOT_SETTINGS = {"--project", "--name", "--help", "--python"}  # --python: sandbox install
+# --python: sandbox install's; --no-workers: serve's role, not a setting
+NOT_SETTINGS = {"--project", "--name", "--help", "--python", "--no-workers"}
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,8 @@ def test_every_option_of_every_command_shows_its_variable_and_default() -> None:
                 assert isinstance(param.show_default, str), option
                 assert param.show_default, option
                 checked += 1
-    assert checked == 6 + 2 * 4  # serve's six; data dir and database URL of the other four
+    # serve's six; data dir and database URL of four others; worker's two and its log level
+    assert checked == 6 + 2 * 4 + 3
 
 
 @pytest.mark.parametrize(

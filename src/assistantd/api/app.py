@@ -22,18 +22,19 @@ from assistantd.api.routes import (
     threads,
     vector_stores,
 )
-from assistantd.compose import open_services
+from assistantd.compose import ProcessRole, open_services
 from assistantd.settings import Settings
 
 log = logging.getLogger("assistantd")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The services (and their database connections) live as long as the app's lifespan."""
+def create_app(settings: Settings, role: ProcessRole = ProcessRole.ALL) -> FastAPI:
+    """The services (and their database connections) live as long as the app's lifespan;
+    `role` says whether this process also executes runs (`serve --no-workers`: not)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings, role=role) as services:
             app.state.services = services
             # "ready" is announced once uvicorn has bound its sockets (see serving.py).
             log.debug("services started")

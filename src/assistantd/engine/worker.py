@@ -59,8 +59,12 @@ class WorkerPool:
         lease_seconds: float,
         poll_seconds: float,
         gate: RouteGate | None = None,
+        executes: bool = True,
     ) -> None:
+        """`executes` False: this process only enqueues jobs (`serve --no-workers`); other
+        processes' pools execute them."""
         self.owner = "wrk_" + secrets.token_hex(6)
+        self.executes = executes
         self.kind = kind
         self._db = db
         self._handler = handler
@@ -100,6 +104,9 @@ class WorkerPool:
         committed; a slot taken for a job never started is given back.
         """
         handoff = Handoff()
+        if not self.executes:
+            yield handoff
+            return
         if not self._slots.locked():
             await self._slots.acquire()  # a free slot: never waits
             handoff.slot_held = True
@@ -124,7 +131,7 @@ class WorkerPool:
             self.wake()
             return
         handoff.started = True
-        self._spawn(job_id, ref_id, attempts=1, slot_held=handoff.slot_held)
+        self._spawn(job_id, ref_id, 1, False, slot_held=handoff.slot_held)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -140,7 +147,8 @@ class WorkerPool:
                     await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
                 self._wake.clear()
                 continue
-            self._spawn(job["id"], job["ref_id"], attempts=job["attempts"], slot_held=True)
+            followed = job["followed_by"] is not None
+            self._spawn(job["id"], job["ref_id"], job["attempts"], followed, slot_held=True)
 
     async def _claim(self) -> Any:
         async with self._db.write() as conn:
@@ -158,8 +166,10 @@ class WorkerPool:
                 full_routes=full,
             )
 
-    def _spawn(self, job_id: str, ref_id: str, *, attempts: int, slot_held: bool) -> None:
-        claim = Claim(job_id, self.owner, attempts)
+    def _spawn(
+        self, job_id: str, ref_id: str, attempts: int, followed: bool, *, slot_held: bool
+    ) -> None:
+        claim = Claim(job_id, self.owner, attempts, followed)
         task = asyncio.create_task(
             self._run_job(claim, ref_id, slot_held), name=f"{self.kind}-{ref_id}"
         )

@@ -7,12 +7,13 @@ process, so its events are produced where the stream is being served.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assistantd.clock import Clock
-from assistantd.engine.bus import EventBus
+from assistantd.engine.bus import EventBus, Subscription
 from assistantd.engine.events import RunChanged, RunEvent, StepChanged, ThreadCreated
 from assistantd.engine.run import Closed, Ending, RunEndings, with_outputs
 from assistantd.engine.worker import RUN_JOB, Handoff, WorkerPool
@@ -30,7 +31,7 @@ from assistantd.store import objects
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.wire.base import ListPage, ListQuery
-from assistantd.wire.run_status import IDLE, TERMINAL, RunStatus
+from assistantd.wire.run_status import IDLE, STREAM_ENDS, TERMINAL, RunStatus
 from assistantd.wire.runs import (
     Run,
     RunCreate,
@@ -82,32 +83,33 @@ class RunService:
         now = self._clock()
         run_id = new_id("run")
         stream = bool(body.stream)
-        async with self._pool.handoff(here=stream) as handoff:
-            async with self._db.write() as conn:
-                assistant = await self._assistant(conn, caller, body.assistant_id)
-                if not await run_store.lock_thread(conn, caller.project_id, thread_id):
-                    raise not_found("thread", thread_id)
-                active = await run_store.active_run_id(conn, thread_id)
-                if active is not None:
-                    raise InvalidRequestError(
-                        f"Thread {thread_id} already has an active run {active}."
-                    )
-                row = self._new_run(caller, run_id, thread_id, assistant, body, now, include)
-                queued = False
-                if body.additional_messages:
-                    added = [
-                        new_message_row(caller.project_id, thread_id, message, now)
-                        for message in body.additional_messages
-                    ]
-                    await self._messages.insert_many(conn, added)
-                    queued = await self._resources.index_attachments(
-                        conn, caller.project_id, thread_id, added, "additional_messages"
-                    )
-                await self._runs.insert(conn, row)
-                job_id = await self._enqueue(conn, row, now, handoff)
-            if queued:
-                self._resources.wake()
-            return self._started(row, job_id, handoff, stream=stream, initial=[], created=True)
+        with self._following(run_id, stream) as subscription:
+            async with self._pool.handoff(here=stream) as handoff:
+                async with self._db.write() as conn:
+                    assistant = await self._assistant(conn, caller, body.assistant_id)
+                    if not await run_store.lock_thread(conn, caller.project_id, thread_id):
+                        raise not_found("thread", thread_id)
+                    active = await run_store.active_run_id(conn, thread_id)
+                    if active is not None:
+                        raise InvalidRequestError(
+                            f"Thread {thread_id} already has an active run {active}."
+                        )
+                    row = self._new_run(caller, run_id, thread_id, assistant, body, now, include)
+                    queued = False
+                    if body.additional_messages:
+                        added = [
+                            new_message_row(caller.project_id, thread_id, message, now)
+                            for message in body.additional_messages
+                        ]
+                        await self._messages.insert_many(conn, added)
+                        queued = await self._resources.index_attachments(
+                            conn, caller.project_id, thread_id, added, "additional_messages"
+                        )
+                    await self._runs.insert(conn, row)
+                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                if queued:
+                    self._resources.wake()
+                return self._started(row, job_id, handoff, subscription, initial=[], created=True)
 
     async def create_thread_and_run(
         self, caller: Caller, body: ThreadAndRunCreate
@@ -128,33 +130,38 @@ class RunService:
             for message in (thread_body.messages if thread_body else [])
         ]
         stream = bool(body.stream)
-        async with self._pool.handoff(here=stream) as handoff:
-            async with self._db.write() as conn:
-                assistant = await self._assistant(conn, caller, body.assistant_id)
-                row = self._new_run(caller, run_id, thread_id, assistant, body, now, [])
-                if body.tool_resources is not None:
-                    row["tool_resources"] = await self._resources.check_resources(
-                        conn, caller.project_id, body.tool_resources
+        with self._following(run_id, stream) as subscription:
+            async with self._pool.handoff(here=stream) as handoff:
+                async with self._db.write() as conn:
+                    assistant = await self._assistant(conn, caller, body.assistant_id)
+                    row = self._new_run(caller, run_id, thread_id, assistant, body, now, [])
+                    if body.tool_resources is not None:
+                        row["tool_resources"] = await self._resources.check_resources(
+                            conn, caller.project_id, body.tool_resources
+                        )
+                    resources = await self._resources.create_resources(
+                        conn,
+                        caller.project_id,
+                        thread_body.tool_resources if thread_body else None,
+                        "thread.tool_resources",
                     )
-                resources = await self._resources.create_resources(
-                    conn,
-                    caller.project_id,
-                    thread_body.tool_resources if thread_body else None,
-                    "thread.tool_resources",
+                    thread_row["tool_resources"] = resources.stored
+                    await self._threads.insert(conn, thread_row)
+                    await self._messages.insert_many(conn, message_rows)
+                    attached = await self._resources.index_attachments(
+                        conn, caller.project_id, thread_id, message_rows, "thread.messages"
+                    )
+                    thread_row = dict(
+                        await self._threads.get(conn, caller.project_id, thread_id) or {}
+                    )
+                    await self._runs.insert(conn, row)
+                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                if resources.queued or attached:
+                    self._resources.wake()
+                created: list[RunEvent] = [ThreadCreated(thread_row)]
+                return self._started(
+                    row, job_id, handoff, subscription, initial=created, created=True
                 )
-                thread_row["tool_resources"] = resources.stored
-                await self._threads.insert(conn, thread_row)
-                await self._messages.insert_many(conn, message_rows)
-                attached = await self._resources.index_attachments(
-                    conn, caller.project_id, thread_id, message_rows, "thread.messages"
-                )
-                thread_row = dict(await self._threads.get(conn, caller.project_id, thread_id) or {})
-                await self._runs.insert(conn, row)
-                job_id = await self._enqueue(conn, row, now, handoff)
-            if resources.queued or attached:
-                self._resources.wake()
-            created: list[RunEvent] = [ThreadCreated(thread_row)]
-            return self._started(row, job_id, handoff, stream=stream, initial=created, created=True)
 
     def _new_run(
         self,
@@ -175,38 +182,76 @@ class RunService:
             raise not_found("assistant", assistant_id)
         return assistant
 
-    async def _enqueue(self, conn: Conn, run: Mapping[Any, Any], now: int, handoff: Handoff) -> str:
+    async def _enqueue(
+        self, conn: Conn, run: Mapping[Any, Any], now: int, handoff: Handoff, *, stream: bool
+    ) -> str:
+        """The run's job: claimed by this process's pool when the handoff says so; else
+        queued, announced to every process's workers, and (for a stream) marked as followed
+        from here, so that its events are relayed to this process wherever it runs."""
         route = self._route_of(run["model"])
         owner = self._pool.owner_for(handoff, route)
-        lease_until = self._pool.lease_until() if owner is not None else None
-        return await job_store.enqueue(
-            conn, RUN_JOB, run["id"], now, owner=owner, lease_until_ms=lease_until, route=route
+        if owner is not None:
+            lease_until = self._pool.lease_until()
+            return await job_store.enqueue(
+                conn, RUN_JOB, run["id"], now, owner=owner, lease_until_ms=lease_until, route=route
+            )
+        followed_by = self._pool.owner if stream else None
+        job_id = await job_store.enqueue(
+            conn, RUN_JOB, run["id"], now, route=route, followed_by=followed_by
         )
+        await job_store.announce(conn, RUN_JOB)
+        return job_id
+
+    @contextlib.contextmanager
+    def _following(self, run_id: str, stream: bool) -> Iterator[Subscription | None]:
+        """For a stream, the run's subscription, made before its job is committed: a worker
+        in another process may start it at once, and none of its events may be missed."""
+        subscription = self._bus.subscribe(run_id) if stream else None
+        try:
+            yield subscription
+        except BaseException:
+            if subscription is not None:
+                subscription.close()
+            raise
 
     def _started(
         self,
         row: dict[str, Any],
         job_id: str,
         handoff: Handoff,
+        subscription: Subscription | None,
         *,
-        stream: bool,
         initial: list[RunEvent],
         created: bool,
     ) -> Run | RunStream:
-        """Hand the run to the workers; for a stream, the events so far and a subscription.
+        """Hand the run to the workers; for a stream (`subscription`), the events so far.
 
         `created` is False when an existing run is resumed (tool outputs): it is queued again,
         not created again."""
-        if not stream:
+        if subscription is None:
             self._pool.dispatch(handoff, job_id, row["id"])
             return run_from_row(row)
-        subscription = self._bus.subscribe(row["id"])
         events = list(initial)
         if created:
             events.append(RunChanged(row, "created"))
         events.append(RunChanged(row, RunStatus.QUEUED))
         self._pool.dispatch(handoff, job_id, row["id"])
-        return RunStream(events, subscription, self._settings.keepalive_seconds)
+        return RunStream(
+            events, subscription, self._settings.keepalive_seconds, self._ended_event(row["id"])
+        )
+
+    def _ended_event(self, run_id: str) -> Callable[[], Awaitable[RunEvent | None]]:
+        """The run's event for a stream if it has stopped (or needs the client), read from
+        the database; None while it goes on."""
+
+        async def ended() -> RunEvent | None:
+            async with self._db.read() as conn:
+                row = await run_store.get_run(conn, run_id)
+            if row is None or RunStatus(row["status"]) not in STREAM_ENDS:
+                return None
+            return RunChanged(row, row["status"])
+
+        return ended
 
     # --- read -------------------------------------------------------------------------------
 
@@ -270,7 +315,7 @@ class RunService:
         if row["status"] == RunStatus.CANCELLING:
             self._bus.request_cancel(run_id)
         elif closed is not None:
-            self._endings.publish(closed)
+            self._endings.publish(closed, everywhere=True)
         return run_from_row(row)
 
     async def submit_tool_outputs(
@@ -278,57 +323,56 @@ class RunService:
     ) -> Run | RunStream:
         now = self._clock()
         stream = bool(body.stream)
-        async with self._pool.handoff(here=stream) as handoff:
-            async with self._db.write() as conn:
-                row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
-                if row is None:
-                    raise await run_not_found(conn, caller, thread_id, run_id)
-                if row["status"] != RunStatus.REQUIRES_ACTION:
-                    raise InvalidRequestError(
-                        f"Runs in status '{row['status']}' do not accept tool outputs."
+        with self._following(run_id, stream) as subscription:
+            async with self._pool.handoff(here=stream) as handoff:
+                async with self._db.write() as conn:
+                    row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
+                    if row is None:
+                        raise await run_not_found(conn, caller, thread_id, run_id)
+                    if row["status"] != RunStatus.REQUIRES_ACTION:
+                        raise InvalidRequestError(
+                            f"Runs in status '{row['status']}' do not accept tool outputs."
+                        )
+                    if now >= row["expires_at"]:
+                        raise InvalidRequestError(
+                            f"Run {run_id} has expired and no longer accepts tool outputs."
+                        )
+                    pending: list[str] = [
+                        c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]
+                    ]
+                    given = [output.tool_call_id for output in body.tool_outputs]
+                    if sorted(given) != sorted(pending):
+                        raise InvalidRequestError(
+                            f"Expected tool outputs for call ids {pending}, got {given}. Submit "
+                            "every pending call's output exactly once, in one request.",
+                            param="tool_outputs",
+                        )
+                    outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
+                    open_step = next(
+                        s
+                        for s in await run_store.steps_of(conn, run_id)
+                        if s["type"] == "tool_calls" and s["status"] == "in_progress"
                     )
-                if now >= row["expires_at"]:
-                    raise InvalidRequestError(
-                        f"Run {run_id} has expired and no longer accepts tool outputs."
+                    details = with_outputs(open_step["step_details"], outputs)
+                    step = await run_store.set_step(
+                        conn,
+                        open_step["id"],
+                        {"step_details": details, "status": "completed", "completed_at": now},
                     )
-                pending: list[str] = [
-                    c["id"] for c in row["required_action"]["submit_tool_outputs"]["tool_calls"]
-                ]
-                given = [output.tool_call_id for output in body.tool_outputs]
-                if sorted(given) != sorted(pending):
-                    raise InvalidRequestError(
-                        f"Expected tool outputs for call ids {pending}, got {given}. Submit every "
-                        "pending call's output exactly once, in one request.",
-                        param="tool_outputs",
+                    row = await run_store.move_run(
+                        conn,
+                        run_id,
+                        RunStatus.QUEUED,
+                        (RunStatus.REQUIRES_ACTION,),
+                        {"required_action": None},
                     )
-                outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
-                open_step = next(
-                    s
-                    for s in await run_store.steps_of(conn, run_id)
-                    if s["type"] == "tool_calls" and s["status"] == "in_progress"
-                )
-                details = with_outputs(open_step["step_details"], outputs)
-                step = await run_store.set_step(
-                    conn,
-                    open_step["id"],
-                    {"step_details": details, "status": "completed", "completed_at": now},
-                )
-                row = await run_store.move_run(
-                    conn,
-                    run_id,
-                    RunStatus.QUEUED,
-                    (RunStatus.REQUIRES_ACTION,),
-                    {"required_action": None},
-                )
-                assert row is not None
-                assert step is not None
-                job_id = await self._enqueue(conn, row, now, handoff)
-            completed: list[RunEvent] = [StepChanged(step, "completed")]
-            if stream:
+                    assert row is not None
+                    assert step is not None
+                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                completed = StepChanged(step, "completed")
+                if subscription is None:
+                    self._bus.publish(run_id, completed, everywhere=True)
+                initial: list[RunEvent] = [completed] if subscription is not None else []
                 return self._started(
-                    dict(row), job_id, handoff, stream=True, initial=completed, created=False
+                    dict(row), job_id, handoff, subscription, initial=initial, created=False
                 )
-            self._bus.publish(run_id, completed[0])
-            return self._started(
-                dict(row), job_id, handoff, stream=False, initial=[], created=False
-            )

@@ -112,6 +112,20 @@ def closing_events(event: RunEvent) -> list[SseEvent]:
     return [("done", "[DONE]")]
 
 
+def fell_behind(run_id: str) -> list[SseEvent]:
+    """How a stream whose reader fell too far behind ends (the run itself goes on)."""
+    error = {
+        "error": {
+            "message": f"This stream fell too far behind and was closed; run {run_id} goes on: "
+            "retrieve it, or list its steps and messages.",
+            "type": "server_error",
+            "param": None,
+            "code": "stream_overflow",
+        }
+    }
+    return [("error", error), ("done", "[DONE]")]
+
+
 def _object_data(event: ObjectEvent) -> dict[str, Any]:
     if isinstance(event, RunChanged):
         return run_from_row(event.row).model_dump(mode="json")

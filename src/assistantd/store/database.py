@@ -49,6 +49,11 @@ def async_url(url: str) -> str:
     return url
 
 
+def libpq_url(url: str) -> str:
+    """A PostgreSQL URL as libpq (psycopg's own connections) takes it: no driver name."""
+    return async_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
 def sync_url(url: str) -> str:
     """The same database through a synchronous driver (Alembic; SQLite serving)."""
     url = async_url(url)

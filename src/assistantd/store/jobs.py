@@ -37,11 +37,13 @@ _INSERT = insert(jobs)
 
 @dataclass(frozen=True)
 class Claim:
-    """One attempt's hold on a job: valid while the row still has this owner and attempt."""
+    """One attempt's hold on a job: valid while the row still has this owner and attempt.
+    `followed`: a stream in some process follows the job (its events must be relayed)."""
 
     job_id: str
     owner: str
     attempt: int
+    followed: bool = False
 
 
 class LeaseLost(Exception):
@@ -62,9 +64,11 @@ async def enqueue(
     owner: str | None = None,
     lease_until_ms: int | None = None,
     route: str | None = None,
+    followed_by: str | None = None,
 ) -> str:
     """Add a job; with `owner` it is created already claimed by that worker. `route`: the
-    limit group the job counts against while it runs (a run's model route)."""
+    limit group the job counts against while it runs (a run's model route); `followed_by`:
+    the pool whose process streams it, when that pool has not claimed it itself."""
     job_id = new_id("job")
     await conn.execute(
         _INSERT,
@@ -78,6 +82,7 @@ async def enqueue(
             "attempts": 0 if owner is None else 1,
             "created_at": now,
             "route": route,
+            "followed_by": followed_by,
         },
     )
     return job_id
@@ -92,6 +97,15 @@ _CLAIMABLE = or_(
 # The routes that are full (at their limit) are skipped; jobs without a route never are.
 _OPEN_ROUTE = or_(
     jobs.c.route.is_(None), jobs.c.route.not_in(bindparam("full_routes", expanding=True))
+)
+
+
+# SQLite has no relay of events between processes: a streamed job is claimed by the pool of
+# the process streaming it, or by anyone once a lease's time has passed (that process died).
+_FOLLOWED_HERE = or_(
+    jobs.c.followed_by.is_(None),
+    jobs.c.followed_by == bindparam("owner"),
+    jobs.c.created_at < bindparam("followed_until"),
 )
 
 
@@ -120,7 +134,7 @@ def _claim(skip_locked: bool, skip_routes: bool) -> Any:
     else:
         # SQLite plans the OR above as a scan of every job of the kind plus a sort (0.7 ms at
         # 1,500 queued files); the oldest of each branch is one index probe each.
-        queued = _oldest(jobs.c.status == "queued", *route)
+        queued = _oldest(jobs.c.status == "queued", _FOLLOWED_HERE, *route)
         expired = _oldest(
             jobs.c.status == "running", jobs.c.lease_until_ms < bindparam("now_ms"), *route
         )
@@ -164,6 +178,8 @@ async def claim_next(
         "owner": owner,
         "now_ms": now_ms,
         "lease_until_ms": lease_until_ms,
+        # created_at is in seconds; a job followed elsewhere for a lease's length is free
+        "followed_until": (2 * now_ms - lease_until_ms) // 1000,
     }
     if full_routes:
         params["full_routes"] = full_routes
@@ -193,6 +209,17 @@ async def running_by_route(conn: Conn, kind: str, routes: list[str], now_ms: int
 
 # Any constant: the key of the PostgreSQL advisory lock that claims of limited routes share.
 _ROUTE_CLAIM_LOCK = 0x61737364
+
+
+JOBS_CHANNEL = "assistantd_jobs"
+
+
+async def announce(conn: Conn, kind: str) -> None:
+    """Tell every process's idle workers (PostgreSQL) that a `kind` job is waiting; sent when
+    the transaction commits. On SQLite, other processes find it at their next poll."""
+    if conn.dialect.name == "postgresql":
+        notify = text("SELECT pg_notify(:channel, :kind)")
+        await conn.execute(notify, {"channel": JOBS_CHANNEL, "kind": kind})
 
 
 async def serialise_route_claims(conn: Conn) -> None:

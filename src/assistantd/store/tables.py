@@ -194,6 +194,9 @@ jobs = Table(
     Column("created_at", BigInteger, nullable=False),
     # A run's model route group (whose limits it counts against); NULL for ingestion.
     Column("route", String(200), nullable=True),
+    # The pool whose process streams the run: its events are relayed there (PostgreSQL), or
+    # only that pool claims it (SQLite, which has no relay) until a lease's time has passed.
+    Column("followed_by", String(64), nullable=True),
     Index("ix_jobs_status_seq", "status", "seq"),
     Index("ix_jobs_ref", "ref_id"),
     Index("ix_jobs_kind_status_seq", "kind", "status", "seq"),

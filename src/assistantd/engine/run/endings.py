@@ -94,7 +94,7 @@ class RunEndings:
             if only_from is not None and current["status"] not in only_from:
                 return
             closed = await self.close(conn, current, ending, partial or {})
-        self.publish(closed)
+        self.publish(closed, everywhere=claim is None)
 
     async def close(
         self,
@@ -146,13 +146,15 @@ class RunEndings:
         closed.run = await run_store.move_run(conn, current["id"], target, (source,), run_values)
         return closed
 
-    def publish(self, closed: Closed) -> None:
+    def publish(self, closed: Closed, *, everywhere: bool = False) -> None:
+        """`everywhere`: the run was ended outside its worker (a cancel, expiry): streams in
+        every process hear of it."""
         for message in closed.messages:
-            self._publisher.message(message, "incomplete")
+            self._publisher.message(message, "incomplete", everywhere=everywhere)
         for step in closed.steps:
-            self._publisher.step(step, step["status"])
+            self._publisher.step(step, step["status"], everywhere=everywhere)
         if closed.run is not None:
-            self._publisher.run(closed.run, closed.run["status"])
+            self._publisher.run(closed.run, closed.run["status"], everywhere=everywhere)
             log.info("run_id=%s ended %s", closed.run["id"], closed.run["status"])
 
     async def expire(self, run_id: str) -> None:

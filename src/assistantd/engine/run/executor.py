@@ -84,6 +84,8 @@ class RunExecutor:
         """Run until the run needs the client, ends, or the process stops. Never raises for a
         model or tool failure: those end the run `failed` with `last_error`. Raises `LeaseLost`,
         having written nothing more, once another attempt has taken the run's job over."""
+        if claim.followed:  # a stream, maybe in another process, follows the run
+            self._bus.relay(run_id)
         try:
             ending = await self._execute(run_id, claim)
             if ending is not None:

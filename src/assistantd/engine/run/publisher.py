@@ -25,14 +25,17 @@ class RunPublisher:
     def listening(self, run_id: str) -> bool:
         return self._bus.listening(run_id)
 
-    def run(self, row: Mapping[Any, Any], change: str) -> None:
-        self._bus.publish(row["id"], RunChanged(row, change))
+    # `everywhere`: also to streams in other processes, whoever executes the run (for changes
+    # made outside the run's worker: a cancel or expiry of a run nobody executes).
 
-    def step(self, row: Mapping[Any, Any], change: str) -> None:
-        self._bus.publish(row["run_id"], StepChanged(row, change))
+    def run(self, row: Mapping[Any, Any], change: str, *, everywhere: bool = False) -> None:
+        self._bus.publish(row["id"], RunChanged(row, change), everywhere=everywhere)
 
-    def message(self, row: Mapping[Any, Any], change: str) -> None:
-        self._bus.publish(row["run_id"], MessageChanged(row, change))
+    def step(self, row: Mapping[Any, Any], change: str, *, everywhere: bool = False) -> None:
+        self._bus.publish(row["run_id"], StepChanged(row, change), everywhere=everywhere)
+
+    def message(self, row: Mapping[Any, Any], change: str, *, everywhere: bool = False) -> None:
+        self._bus.publish(row["run_id"], MessageChanged(row, change), everywhere=everywhere)
 
     def opened_step(self, row: Mapping[Any, Any]) -> None:
         self.step(row, "created")

@@ -5,6 +5,7 @@ fragment as it comes. Fragments are kept in the `Turn` and written when the turn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -83,8 +84,38 @@ class TurnStreamer:
     ) -> None:
         """Raises `Stop` when the run must end meanwhile, `ProviderError` when the model
         failed (after retries, or once part of its answer was streamed). With the route's
-        `budget`, every request (a retry too) first waits for it and spends `prompt_tokens`."""
+        `budget`, every request (a retry too) first waits for it and spends `prompt_tokens`.
+
+        A cancel stops the turn at once, also while the model has sent nothing yet: the turn
+        runs as a task of its own, given up when the run's cancel signal comes first."""
         cancel = self._bus.cancel_signal(run["id"])
+        streaming = asyncio.create_task(
+            self._stream(claim, run, provider, request, turn, budget, prompt_tokens, cancel)
+        )
+        cancelled = asyncio.create_task(cancel.wait())
+        try:
+            await asyncio.wait((streaming, cancelled), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancelled.cancel()
+            if not streaming.done():
+                streaming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await streaming
+        if streaming.cancelled():
+            raise Stop(_CANCELLED)
+        streaming.result()  # its outcome: None, or what it raised
+
+    async def _stream(
+        self,
+        claim: Claim,
+        run: Mapping[Any, Any],
+        provider: ChatProvider,
+        request: ChatRequest,
+        turn: Turn,
+        budget: RouteBudget | None,
+        prompt_tokens: int,
+        cancel: asyncio.Event,
+    ) -> None:
         next_check = time.monotonic() + STATUS_CHECK_SECONDS
         for attempt in range(self._retry.retries + 1):
             if budget is not None:
