@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(1, str(REPO))
 
+from tests.support.postgres import postgres_cluster as postgres_cluster  # noqa: E402
 from tests.support.server import ServerProcess as ServerProcess  # noqa: E402
 from tests.support.server import StopReport  # noqa: E402
 from tests.support.server import free_port as free_port  # noqa: E402

@@ -58,7 +58,7 @@ import threading
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -647,7 +647,7 @@ def thread_pool(base_url: str, count: int) -> queue.SimpleQueue[tuple[str, str]]
 
 
 def bench_level(
-    base_url: str,
+    base_url: str | Sequence[str],
     assistant_id: str,
     upstream: Upstream,
     pids: dict[str, int],
@@ -657,10 +657,12 @@ def bench_level(
     pool_size: int,
     poll_ms: int,
 ) -> Level:
-    """`clients` threads doing runs back to back for `seconds`."""
+    """`clients` threads doing runs back to back for `seconds`. Several base URLs (servers on
+    one database): the clients take them in turn."""
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
     run: RunFn = partial(polled_run, poll_ms=poll_ms) if mode == "polled" else streamed_run
     filling = time.time()
-    pool = thread_pool(base_url, pool_size)
+    pool = thread_pool(urls[0], pool_size)
     print(f"  {pool_size} threads created beforehand in {time.time() - filling:.1f} s", flush=True)
     upstream.reset()
     start = threading.Barrier(clients + 1)
@@ -671,9 +673,9 @@ def bench_level(
     inline = 0
     deadline = 0.0
 
-    def client_loop(requests: list[int]) -> None:
+    def client_loop(requests: list[int], url: str) -> None:
         nonlocal inline
-        client = new_client(base_url, requests)
+        client = new_client(url, requests)
         start.wait()
         while time.time() < deadline:
             try:
@@ -694,7 +696,10 @@ def bench_level(
                 latencies.append(ms(sample.done - sample.sent))
         client.close()
 
-    workers = [threading.Thread(target=client_loop, args=(c,)) for c in counters]
+    workers = [
+        threading.Thread(target=client_loop, args=(c, urls[i % len(urls)]))
+        for i, c in enumerate(counters)
+    ]
     for worker in workers:
         worker.start()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}

@@ -105,11 +105,15 @@ def measure(api: httpx.Client, pid: int, upstream_url: str, args: argparse.Names
     for worker in workers:
         worker.start()
     sampler.start()
+    server_cpu = sum(psutil.Process(pid).cpu_times()[:2])
+    client_cpu = sum(psutil.Process().cpu_times()[:2])
     began = time.time()
     go.set()
     for worker in workers:
         worker.join()
     wall = time.time() - began
+    server_cpu = sum(psutil.Process(pid).cpu_times()[:2]) - server_cpu
+    client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_cpu
     stop.set()
     sampler.join()
     model = httpx.get(upstream_url.removesuffix("/v1") + "/stats").json()["runs"]
@@ -120,13 +124,23 @@ def measure(api: httpx.Client, pid: int, upstream_url: str, args: argparse.Names
         if s.first_delta is not None and s.marker in model
     ]
     first = [(s.first_delta - s.started) * 1000 for s in completed if s.first_delta is not None]
+    reached = [(model[s.marker][0] - s.started) * 1000 for s in completed if s.marker in model]
     print(f"streams: {args.streams}, model first token after {args.wait_ms} ms")
     print(f"completed: {len(completed)} of {len(streams)} in {wall:.2f} s")
     print(f"runs/s: {len(completed) / wall:.1f}")
+    print(
+        f"CPU: server {server_cpu:.2f} s ({server_cpu / wall:.0%} of a core), "
+        f"bench client {client_cpu:.2f} s ({client_cpu / wall:.0%}), of 2 cores"
+    )
     if first:
         print(
             f"first delta after the request: p50 {percentile(first, 50):.0f} ms, "
             f"p99 {percentile(first, 99):.0f} ms"
+        )
+    if reached:
+        print(
+            "request reached the model after: "
+            f"p50 {percentile(reached, 50):.0f} ms, p99 {percentile(reached, 99):.0f} ms"
         )
     if behind:
         print(

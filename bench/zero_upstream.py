@@ -258,10 +258,17 @@ class UpstreamProtocol(asyncio.Protocol):
                 self.write_content(stream, index)
             return
         loop = asyncio.get_running_loop()
-        seconds = float(gap.group(1)) / 1000 if gap else 0.0
         start = loop.time() + (float(wait.group(1)) / 1000 if wait else 0.0)
+        if gap is None:  # all at once after the wait (timers due together run in any order)
+            loop.call_at(start, self.write_all, stream)
+            return
+        seconds = float(gap.group(1)) / 1000
         for index in range(len(CONTENT)):
             loop.call_at(start + index * seconds, self.write_content, stream, index)
+
+    def write_all(self, stream: Stream) -> None:
+        for index in range(len(CONTENT)):
+            self.write_content(stream, index)
 
     def write_content(self, stream: Stream, index: int) -> None:
         """Content chunk `index`; after the last one, the rest of the stream."""
