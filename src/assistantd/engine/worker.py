@@ -215,6 +215,8 @@ class WorkerPool:
             async with self._db.write() as conn:
                 if not await job_store.finish(conn, claim):
                     self._log_lost(claim, ref_id)
+                elif self._gate is not None:  # a route's place is free: tell every process
+                    await job_store.announce(conn, self.kind)
         finally:
             heartbeat.cancel()
             if slot_held:
