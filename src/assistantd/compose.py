@@ -57,8 +57,9 @@ from assistantd.service.messages import MessageService
 from assistantd.service.models import ModelCatalog
 from assistantd.service.rate_limit import RateLimiter
 from assistantd.service.resources import ToolResourceBinder
+from assistantd.service.run_launch import RunLauncher
 from assistantd.service.run_steps import RunStepService
-from assistantd.service.runs import RunService, RunSettings
+from assistantd.service.runs import RunService
 from assistantd.service.services import Services
 from assistantd.service.threads import ThreadService
 from assistantd.service.vector_store_files import FileBatchService, VectorStoreFileService
@@ -270,9 +271,8 @@ def build_services(
         db, clock, engine.searcher, engine.expect_ingestion, engine.embedder.name
     )
     resources = ToolResourceBinder(vector_store_service, clock, settings.thread_store_expiry_days)
-    run_settings = RunSettings(
-        expires_seconds=settings.run_expires_seconds,
-        keepalive_seconds=settings.stream_keepalive_seconds,
+    launcher = RunLauncher(
+        db, bus, engine.pool, settings.stream_keepalive_seconds, engine.router.group_of
     )
     return Services(
         settings=settings,
@@ -282,14 +282,7 @@ def build_services(
         threads=ThreadService(db, clock, resources, engine.sessions.close),
         messages=MessageService(db, clock, resources),
         runs=RunService(
-            db,
-            bus,
-            engine.pool,
-            run_settings,
-            clock,
-            resources,
-            engine.endings,
-            engine.router.group_of,
+            db, bus, launcher, settings.run_expires_seconds, clock, resources, engine.endings
         ),
         run_steps=RunStepService(db),
         files=engine.files,

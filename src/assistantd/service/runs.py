@@ -1,37 +1,33 @@
 """Runs and run steps: create (with the thread lock), read, list, cancel, submit tool outputs.
 
 Creating a run writes the run and its job in one transaction, so an accepted run is never lost;
-the engine's workers take it from there. A streamed run is enqueued already claimed by this
-process, so its events are produced where the stream is being served.
+the engine's workers take it from there (`RunLauncher`: the job, and a stream's subscription).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistantd.clock import Clock
-from assistantd.engine.bus import EventBus, Subscription
-from assistantd.engine.events import RunChanged, RunEvent, StepChanged, ThreadCreated
+from assistantd.engine.bus import EventBus
+from assistantd.engine.events import RunEvent, StepChanged, ThreadCreated
 from assistantd.engine.run import Closed, Ending, RunEndings, with_outputs
-from assistantd.engine.worker import RUN_JOB, Handoff, WorkerPool
 from assistantd.errors import InvalidRequestError, not_found
 from assistantd.ids import new_id
 from assistantd.service.caller import Caller
 from assistantd.service.listing import cursor_errors, page_request, to_list
 from assistantd.service.messages import new_message_row
 from assistantd.service.resources import ToolResourceBinder
+from assistantd.service.run_launch import RunLauncher
 from assistantd.service.run_settings import check_include, run_row
 from assistantd.service.run_steps import run_not_found
 from assistantd.service.run_stream import RunStream
-from assistantd.store import jobs as job_store
 from assistantd.store import objects
 from assistantd.store import runs as run_store
 from assistantd.store.database import Conn, Database
 from assistantd.wire.base import ListPage, ListQuery
-from assistantd.wire.run_status import IDLE, STREAM_ENDS, TERMINAL, RunStatus
+from assistantd.wire.run_status import IDLE, TERMINAL, RunStatus
 from assistantd.wire.runs import (
     Run,
     RunCreate,
@@ -42,33 +38,24 @@ from assistantd.wire.runs import (
 )
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    expires_seconds: int
-    keepalive_seconds: float
-
-
 class RunService:
     def __init__(
         self,
         db: Database,
         bus: EventBus,
-        pool: WorkerPool,
-        settings: RunSettings,
+        launcher: RunLauncher,
+        expires_seconds: int,
         clock: Clock,
         resources: ToolResourceBinder,
         endings: RunEndings,
-        route_of: Callable[[str], str | None],
     ) -> None:
-        """`route_of`: the limit group of the route serving a model (the router's)."""
         self._db = db
         self._bus = bus
-        self._pool = pool
-        self._settings = settings
+        self._launch = launcher
+        self._expires_seconds = expires_seconds
         self._clock = clock
         self._resources = resources
         self._endings = endings
-        self._route_of = route_of
         self._runs = objects.runs
         self._assistants = objects.assistants
         self._threads = objects.threads
@@ -83,8 +70,8 @@ class RunService:
         now = self._clock()
         run_id = new_id("run")
         stream = bool(body.stream)
-        with self._following(run_id, stream) as subscription:
-            async with self._pool.handoff(here=stream) as handoff:
+        with self._launch.following(run_id, stream) as subscription:
+            async with self._launch.handoff(here=stream) as handoff:
                 async with self._db.write() as conn:
                     assistant = await self._assistant(conn, caller, body.assistant_id)
                     if not await run_store.lock_thread(conn, caller.project_id, thread_id):
@@ -106,10 +93,12 @@ class RunService:
                             conn, caller.project_id, thread_id, added, "additional_messages"
                         )
                     await self._runs.insert(conn, row)
-                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                    job_id = await self._launch.enqueue(conn, row, now, handoff, stream=stream)
                 if queued:
                     self._resources.wake()
-                return self._started(row, job_id, handoff, subscription, initial=[], created=True)
+                return self._launch.started(
+                    row, job_id, handoff, subscription, initial=[], created=True
+                )
 
     async def create_thread_and_run(
         self, caller: Caller, body: ThreadAndRunCreate
@@ -130,8 +119,8 @@ class RunService:
             for message in (thread_body.messages if thread_body else [])
         ]
         stream = bool(body.stream)
-        with self._following(run_id, stream) as subscription:
-            async with self._pool.handoff(here=stream) as handoff:
+        with self._launch.following(run_id, stream) as subscription:
+            async with self._launch.handoff(here=stream) as handoff:
                 async with self._db.write() as conn:
                     assistant = await self._assistant(conn, caller, body.assistant_id)
                     row = self._new_run(caller, run_id, thread_id, assistant, body, now, [])
@@ -155,11 +144,11 @@ class RunService:
                         await self._threads.get(conn, caller.project_id, thread_id) or {}
                     )
                     await self._runs.insert(conn, row)
-                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                    job_id = await self._launch.enqueue(conn, row, now, handoff, stream=stream)
                 if resources.queued or attached:
                     self._resources.wake()
                 created: list[RunEvent] = [ThreadCreated(thread_row)]
-                return self._started(
+                return self._launch.started(
                     row, job_id, handoff, subscription, initial=created, created=True
                 )
 
@@ -173,7 +162,7 @@ class RunService:
         now: int,
         include: Sequence[str],
     ) -> dict[str, Any]:
-        expires = self._settings.expires_seconds
+        expires = self._expires_seconds
         return run_row(caller, run_id, thread_id, assistant, body, now, include, expires)
 
     async def _assistant(self, conn: Conn, caller: Caller, assistant_id: str) -> Any:
@@ -181,77 +170,6 @@ class RunService:
         if assistant is None:
             raise not_found("assistant", assistant_id)
         return assistant
-
-    async def _enqueue(
-        self, conn: Conn, run: Mapping[Any, Any], now: int, handoff: Handoff, *, stream: bool
-    ) -> str:
-        """The run's job: claimed by this process's pool when the handoff says so; else
-        queued, announced to every process's workers, and (for a stream) marked as followed
-        from here, so that its events are relayed to this process wherever it runs."""
-        route = self._route_of(run["model"])
-        owner = self._pool.owner_for(handoff, route)
-        if owner is not None:
-            lease_until = self._pool.lease_until()
-            return await job_store.enqueue(
-                conn, RUN_JOB, run["id"], now, owner=owner, lease_until_ms=lease_until, route=route
-            )
-        followed_by = self._pool.owner if stream else None
-        job_id = await job_store.enqueue(
-            conn, RUN_JOB, run["id"], now, route=route, followed_by=followed_by
-        )
-        await job_store.announce(conn, RUN_JOB)
-        return job_id
-
-    @contextlib.contextmanager
-    def _following(self, run_id: str, stream: bool) -> Iterator[Subscription | None]:
-        """For a stream, the run's subscription, made before its job is committed: a worker
-        in another process may start it at once, and none of its events may be missed."""
-        subscription = self._bus.subscribe(run_id) if stream else None
-        try:
-            yield subscription
-        except BaseException:
-            if subscription is not None:
-                subscription.close()
-            raise
-
-    def _started(
-        self,
-        row: dict[str, Any],
-        job_id: str,
-        handoff: Handoff,
-        subscription: Subscription | None,
-        *,
-        initial: list[RunEvent],
-        created: bool,
-    ) -> Run | RunStream:
-        """Hand the run to the workers; for a stream (`subscription`), the events so far.
-
-        `created` is False when an existing run is resumed (tool outputs): it is queued again,
-        not created again."""
-        if subscription is None:
-            self._pool.dispatch(handoff, job_id, row["id"])
-            return run_from_row(row)
-        events = list(initial)
-        if created:
-            events.append(RunChanged(row, "created"))
-        events.append(RunChanged(row, RunStatus.QUEUED))
-        self._pool.dispatch(handoff, job_id, row["id"])
-        return RunStream(
-            events, subscription, self._settings.keepalive_seconds, self._ended_event(row["id"])
-        )
-
-    def _ended_event(self, run_id: str) -> Callable[[], Awaitable[RunEvent | None]]:
-        """The run's event for a stream if it has stopped (or needs the client), read from
-        the database; None while it goes on."""
-
-        async def ended() -> RunEvent | None:
-            async with self._db.read() as conn:
-                row = await run_store.get_run(conn, run_id)
-            if row is None or RunStatus(row["status"]) not in STREAM_ENDS:
-                return None
-            return RunChanged(row, row["status"])
-
-        return ended
 
     # --- read -------------------------------------------------------------------------------
 
@@ -323,8 +241,8 @@ class RunService:
     ) -> Run | RunStream:
         now = self._clock()
         stream = bool(body.stream)
-        with self._following(run_id, stream) as subscription:
-            async with self._pool.handoff(here=stream) as handoff:
+        with self._launch.following(run_id, stream) as subscription:
+            async with self._launch.handoff(here=stream) as handoff:
                 async with self._db.write() as conn:
                     row = await self._runs.get(conn, caller.project_id, run_id, parent_id=thread_id)
                     if row is None:
@@ -368,11 +286,11 @@ class RunService:
                     )
                     assert row is not None
                     assert step is not None
-                    job_id = await self._enqueue(conn, row, now, handoff, stream=stream)
+                    job_id = await self._launch.enqueue(conn, row, now, handoff, stream=stream)
                 completed = StepChanged(step, "completed")
                 if subscription is None:
                     self._bus.publish(run_id, completed, everywhere=True)
                 initial: list[RunEvent] = [completed] if subscription is not None else []
-                return self._started(
+                return self._launch.started(
                     dict(row), job_id, handoff, subscription, initial=initial, created=False
                 )
